@@ -1,0 +1,242 @@
+//! People who log in: members, managers, admins. Password hashing and login throttling.
+
+use std::sync::OnceLock;
+
+use anyhow::Context;
+use argon2::password_hash::SaltString;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::{Argon2, PasswordHash, PasswordHasher, PasswordVerifier};
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::Row;
+
+use crate::config::Settings;
+use crate::db::{self, Pool};
+use crate::domain::{Email, Role};
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub role: Role,
+    pub first_name: String,
+    pub last_name: String,
+}
+
+impl User {
+    pub fn full_name(&self) -> String {
+        format!("{} {}", self.first_name, self.last_name)
+    }
+}
+
+fn user_from_row(row: &sqlx::any::AnyRow) -> Result<User, sqlx::Error> {
+    let role: String = row.try_get("role")?;
+    Ok(User {
+        id: row.try_get("id")?,
+        email: row.try_get("email")?,
+        role: Role::parse(&role).unwrap_or(Role::Member),
+        first_name: row.try_get("first_name")?,
+        last_name: row.try_get("last_name")?,
+    })
+}
+
+/// An active user by id (a deactivated user's session stops working at once).
+pub async fn find_active(pool: &Pool, id: &str) -> anyhow::Result<Option<User>> {
+    let row = sqlx::query(
+        "SELECT id, email, role, first_name, last_name FROM users WHERE id = $1 AND active = 1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .context("could not load the user")?;
+    row.map(|r| user_from_row(&r))
+        .transpose()
+        .context("could not read the user")
+}
+
+pub struct NewUser<'a> {
+    pub email: &'a Email,
+    pub password: SecretString,
+    pub role: Role,
+    pub first_name: &'a str,
+    pub last_name: &'a str,
+}
+
+/// Creates the user unless the email is taken; returns the id of the user with that email.
+pub async fn create_user(pool: &Pool, new: NewUser<'_>) -> anyhow::Result<String> {
+    if let Some(id) = id_by_email(pool, new.email).await? {
+        return Ok(id);
+    }
+    let hash = hash_password(new.password).await?;
+    sqlx::query(
+        "INSERT INTO users (id, email, password_hash, role, first_name, last_name, active, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $7) ON CONFLICT (email) DO NOTHING",
+    )
+    .bind(db::new_id())
+    .bind(new.email.as_str())
+    .bind(hash)
+    .bind(new.role.as_str())
+    .bind(new.first_name)
+    .bind(new.last_name)
+    .bind(db::now_text())
+    .execute(pool)
+    .await
+    .context("could not create the user")?;
+    id_by_email(pool, new.email)
+        .await?
+        .context("the user vanished right after being created")
+}
+
+pub async fn id_by_email(pool: &Pool, email: &Email) -> anyhow::Result<Option<String>> {
+    let row = sqlx::query("SELECT id FROM users WHERE email = $1")
+        .bind(email.as_str())
+        .fetch_optional(pool)
+        .await
+        .context("could not look the user up")?;
+    row.map(|r| r.try_get::<String, _>("id"))
+        .transpose()
+        .context("could not read the user id")
+}
+
+/// argon2id, on the blocking pool so that the async workers keep serving.
+pub async fn hash_password(password: SecretString) -> anyhow::Result<String> {
+    tokio::task::spawn_blocking(move || {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(password.expose_secret().as_bytes(), &salt)
+            .map(|h| h.to_string())
+            .map_err(|e| anyhow::anyhow!("could not hash the password: {e}"))
+    })
+    .await
+    .context("the hashing task failed")?
+}
+
+fn verify_password(stored: &str, candidate: &SecretString) -> bool {
+    match PasswordHash::new(stored) {
+        Ok(parsed) => Argon2::default()
+            .verify_password(candidate.expose_secret().as_bytes(), &parsed)
+            .is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A hash of nothing in particular, verified when the email is unknown so that an unknown
+/// address takes as long as a wrong password.
+fn decoy_hash() -> &'static str {
+    static DECOY: OnceLock<String> = OnceLock::new();
+    DECOY.get_or_init(|| {
+        let salt = SaltString::generate(&mut OsRng);
+        Argon2::default()
+            .hash_password(b"obole decoy password", &salt)
+            .map(|h| h.to_string())
+            .unwrap_or_default()
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error("Adresse e-mail ou mot de passe incorrect.")]
+    InvalidCredentials,
+    #[error("Trop de tentatives de connexion. Réessayez dans quelques minutes.")]
+    Throttled,
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+pub async fn authenticate(
+    pool: &Pool,
+    settings: &Settings,
+    email_input: &str,
+    password: SecretString,
+    remote_addr: &str,
+) -> Result<User, LoginError> {
+    let email = Email::parse(email_input).ok();
+    let account_key = format!(
+        "account:{}",
+        email.as_ref().map_or(email_input.trim(), Email::as_str)
+    );
+    let address_key = format!("address:{remote_addr}");
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    let since = now - settings.login_throttle_window_secs;
+    if recent_failures(pool, &account_key, since).await? >= settings.login_max_failures_per_account
+        || recent_failures(pool, &address_key, since).await?
+            >= settings.login_max_failures_per_address
+    {
+        return Err(LoginError::Throttled);
+    }
+
+    let row = match &email {
+        Some(email) => sqlx::query(
+            "SELECT id, email, role, first_name, last_name, password_hash FROM users \
+             WHERE email = $1 AND active = 1",
+        )
+        .bind(email.as_str())
+        .fetch_optional(pool)
+        .await
+        .context("could not look the user up")?,
+        None => None,
+    };
+    let (user, stored_hash) = match row {
+        Some(row) => (
+            Some(user_from_row(&row).context("could not read the user")?),
+            row.try_get::<String, _>("password_hash")
+                .context("could not read the password hash")?,
+        ),
+        None => (None, String::new()),
+    };
+    let verified = tokio::task::spawn_blocking(move || {
+        let hash = if stored_hash.is_empty() {
+            decoy_hash()
+        } else {
+            &stored_hash
+        };
+        verify_password(hash, &password)
+    })
+    .await
+    .context("the password check failed")?;
+
+    match user {
+        Some(user) if verified => {
+            sqlx::query("DELETE FROM login_failures WHERE throttle_key = $1")
+                .bind(&account_key)
+                .execute(pool)
+                .await
+                .context("could not reset the login throttle")?;
+            Ok(user)
+        }
+        _ => {
+            record_failure(pool, &[&account_key, &address_key], now, since).await?;
+            Err(LoginError::InvalidCredentials)
+        }
+    }
+}
+
+async fn recent_failures(pool: &Pool, key: &str, since: i64) -> anyhow::Result<i64> {
+    let row = sqlx::query(
+        "SELECT COUNT(*) AS n FROM login_failures WHERE throttle_key = $1 AND at_unix > $2",
+    )
+    .bind(key)
+    .bind(since)
+    .fetch_one(pool)
+    .await
+    .context("could not read the login throttle")?;
+    row.try_get::<i64, _>("n")
+        .context("could not read the failure count")
+}
+
+async fn record_failure(pool: &Pool, keys: &[&str], now: i64, since: i64) -> anyhow::Result<()> {
+    let mut tx = pool.begin().await.context("could not start a transaction")?;
+    for key in keys {
+        sqlx::query("INSERT INTO login_failures (throttle_key, at_unix) VALUES ($1, $2)")
+            .bind(*key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .context("could not record a failed login")?;
+    }
+    sqlx::query("DELETE FROM login_failures WHERE at_unix <= $1")
+        .bind(since)
+        .execute(&mut *tx)
+        .await
+        .context("could not prune the login throttle")?;
+    tx.commit().await.context("could not record a failed login")
+}

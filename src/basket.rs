@@ -1,0 +1,180 @@
+//! A member's basket: charges owed, payments made, and the balance.
+
+use anyhow::Context;
+use sqlx::Row;
+
+use crate::config::ChartOfAccounts;
+use crate::db::{self, Pool};
+use crate::domain::{ChargeCategory, Money};
+use crate::ledger;
+
+#[derive(Debug, Clone)]
+pub struct BasketLine {
+    pub kind: String,
+    pub category: ChargeCategory,
+    pub label: String,
+    pub amount: Money,
+    pub season: Option<String>,
+    pub occurred_on: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Basket {
+    pub charges: Vec<BasketLine>,
+    pub payments: Vec<BasketLine>,
+    pub refunds: Vec<BasketLine>,
+}
+
+impl Basket {
+    pub fn total_charges(&self) -> Money {
+        self.charges.iter().map(|l| l.amount).sum()
+    }
+
+    pub fn total_paid(&self) -> Money {
+        self.payments.iter().map(|l| l.amount).sum::<Money>()
+            - self.refunds.iter().map(|l| l.amount).sum::<Money>()
+    }
+
+    /// Positive: the member owes this much. Negative: the member is in credit.
+    pub fn balance(&self) -> Money {
+        self.total_charges() - self.total_paid()
+    }
+
+    /// Charges of one category, in basket order.
+    pub fn charges_in(&self, category: ChargeCategory) -> Vec<&BasketLine> {
+        self.charges
+            .iter()
+            .filter(|l| l.category == category)
+            .collect()
+    }
+}
+
+pub async fn load(pool: &Pool, member_id: &str) -> anyhow::Result<Basket> {
+    let rows = sqlx::query(
+        "SELECT kind, category, label, amount_cents, season, occurred_on FROM basket_lines \
+         WHERE member_id = $1 ORDER BY occurred_on, created_at, id",
+    )
+    .bind(member_id)
+    .fetch_all(pool)
+    .await
+    .context("could not read the basket")?;
+    let mut basket = Basket {
+        charges: Vec::new(),
+        payments: Vec::new(),
+        refunds: Vec::new(),
+    };
+    for row in rows {
+        let kind: String = row.try_get("kind")?;
+        let category: String = row.try_get("category")?;
+        let line = BasketLine {
+            category: ChargeCategory::parse(&category),
+            label: row.try_get("label")?,
+            amount: Money::from_cents(row.try_get("amount_cents")?),
+            season: row.try_get("season")?,
+            occurred_on: row.try_get("occurred_on")?,
+            kind,
+        };
+        match line.kind.as_str() {
+            "charge" => basket.charges.push(line),
+            "payment" => basket.payments.push(line),
+            _ => basket.refunds.push(line),
+        }
+    }
+    Ok(basket)
+}
+
+/// Each member's balance, for managers.
+#[derive(Debug, Clone)]
+pub struct MemberBalance {
+    pub member_id: String,
+    pub name: String,
+    pub email: String,
+    pub charges: Money,
+    pub paid: Money,
+    pub balance: Money,
+}
+
+pub async fn member_balances(pool: &Pool) -> anyhow::Result<Vec<MemberBalance>> {
+    let rows = sqlx::query(
+        "SELECT u.id, u.first_name, u.last_name, u.email, \
+            CAST(COALESCE(SUM(CASE WHEN b.kind = 'charge' THEN b.amount_cents ELSE 0 END), 0) AS BIGINT) AS charges, \
+            CAST(COALESCE(SUM(CASE WHEN b.kind = 'payment' THEN b.amount_cents \
+                                   WHEN b.kind = 'refund' THEN -b.amount_cents ELSE 0 END), 0) AS BIGINT) AS paid \
+         FROM users u LEFT JOIN basket_lines b ON b.member_id = u.id \
+         WHERE u.role = 'member' AND u.active = 1 \
+         GROUP BY u.id, u.first_name, u.last_name, u.email \
+         ORDER BY u.last_name, u.first_name, u.id",
+    )
+    .fetch_all(pool)
+    .await
+    .context("could not read member balances")?;
+    rows.iter()
+        .map(|row| {
+            let charges = Money::from_cents(row.try_get("charges")?);
+            let paid = Money::from_cents(row.try_get("paid")?);
+            let first: String = row.try_get("first_name")?;
+            let last: String = row.try_get("last_name")?;
+            Ok(MemberBalance {
+                member_id: row.try_get("id")?,
+                name: format!("{first} {last}"),
+                email: row.try_get("email")?,
+                charges,
+                paid,
+                balance: charges - paid,
+            })
+        })
+        .collect()
+}
+
+pub struct NewCharge<'a> {
+    pub member_id: &'a str,
+    pub category: ChargeCategory,
+    pub label: &'a str,
+    pub amount: Money,
+    pub season: Option<&'a str>,
+    pub date: &'a str,
+    /// Names the charge so that submitting it twice adds it once.
+    pub posting_key: &'a str,
+}
+
+/// Adds a charge to a member's basket and posts it (debit member, credit income), once.
+pub async fn add_charge(
+    pool: &Pool,
+    accounts: &ChartOfAccounts,
+    charge: NewCharge<'_>,
+) -> anyhow::Result<bool> {
+    let mut tx = pool.begin().await.context("could not start a transaction")?;
+    let inserted = sqlx::query(
+        "INSERT INTO basket_lines (id, member_id, kind, category, label, amount_cents, season, \
+         posting_key, occurred_on, created_at) VALUES ($1, $2, 'charge', $3, $4, $5, $6, $7, $8, $9) \
+         ON CONFLICT (posting_key) DO NOTHING",
+    )
+    .bind(db::new_id())
+    .bind(charge.member_id)
+    .bind(charge.category.as_str())
+    .bind(charge.label)
+    .bind(charge.amount.cents())
+    .bind(charge.season)
+    .bind(charge.posting_key)
+    .bind(charge.date)
+    .bind(db::now_text())
+    .execute(&mut *tx)
+    .await
+    .context("could not add the charge")?;
+    if inserted.rows_affected() == 0 {
+        tx.rollback().await.ok();
+        return Ok(false);
+    }
+    let entry = ledger::charge_entry(
+        accounts,
+        charge.member_id,
+        charge.category,
+        charge.label,
+        charge.amount,
+        charge.date,
+        charge.posting_key,
+    );
+    ledger::post(&mut tx, &entry).await?;
+    tx.commit().await.context("could not commit the charge")?;
+    Ok(true)
+}

@@ -1,0 +1,141 @@
+//! One typed settings tree: defaults that run, then an optional TOML file
+//! (`OBOLE_CONFIG`, default `obole.toml`), then `OBOLE_*` environment variables
+//! (nested keys with a double underscore: `OBOLE_SANDBOX__API_KEY`).
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use crate::domain::ChargeCategory;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct Settings {
+    /// Address to listen on.
+    pub host: String,
+    /// Port to listen on; 0 picks a free one.
+    pub port: u16,
+    /// `sqlite://path?mode=rwc` or `postgres://user@host/db`.
+    pub database_url: String,
+    pub db_max_connections: u32,
+    /// Public address of the portal, used in links given to gateways. Defaults to
+    /// `http://{host}:{port}`. An `https://` address turns on Secure cookies.
+    pub base_url: Option<String>,
+    /// Base64 of at least 64 random bytes, signs and encrypts session cookies. When absent,
+    /// one is generated on first start and kept in the database.
+    pub secret_key: Option<SecretString>,
+    pub association_name: String,
+    /// Highest amount a member may pay at once, in cents. Default: the larger of the
+    /// balance owed and 1 000 €.
+    pub pay_ceiling_cents: Option<i64>,
+    /// Gateways offered to members, in this order.
+    pub gateways: Vec<String>,
+    pub sandbox: SandboxSettings,
+    pub accounts: ChartOfAccounts,
+    /// Login throttling: failures allowed per account and per address in the window.
+    pub login_max_failures_per_account: i64,
+    pub login_max_failures_per_address: i64,
+    pub login_throttle_window_secs: i64,
+    /// Worker threads of the HTTP server (default: one per core).
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SandboxSettings {
+    /// Serve the sandbox gateway's emulator (API and hosted page) under `/sandbox/`.
+    pub emulator: bool,
+    /// Where obole's sandbox connector finds the sandbox API; defaults to this portal's own
+    /// `/sandbox/api`.
+    pub api_base: Option<String>,
+    pub api_key: SecretString,
+    pub webhook_secret: SecretString,
+    /// Delays between the emulator's notification attempts, in milliseconds.
+    pub notify_retry_ms: Vec<u64>,
+}
+
+/// Accounts of the association's chart (French plan comptable associatif by default).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ChartOfAccounts {
+    pub members: String,
+    pub gateway_clearing: String,
+    pub gateway_fees: String,
+    pub income_dues: String,
+    pub income_insurance: String,
+    pub income_outings: String,
+    pub income_shirts: String,
+    pub income_other: String,
+}
+
+impl ChartOfAccounts {
+    pub fn income_for(&self, category: ChargeCategory) -> &str {
+        match category {
+            ChargeCategory::Dues => &self.income_dues,
+            ChargeCategory::Insurance => &self.income_insurance,
+            ChargeCategory::Outings => &self.income_outings,
+            ChargeCategory::Shirts => &self.income_shirts,
+            ChargeCategory::Other => &self.income_other,
+        }
+    }
+}
+
+impl Default for ChartOfAccounts {
+    fn default() -> Self {
+        ChartOfAccounts {
+            members: "411".into(),
+            gateway_clearing: "5112".into(),
+            gateway_fees: "627".into(),
+            income_dues: "756".into(),
+            income_insurance: "7068".into(),
+            income_outings: "706".into(),
+            income_shirts: "707".into(),
+            income_other: "758".into(),
+        }
+    }
+}
+
+impl Default for SandboxSettings {
+    fn default() -> Self {
+        SandboxSettings {
+            emulator: true,
+            api_base: None,
+            api_key: SecretString::from("sk_sandbox_demo_key"),
+            webhook_secret: SecretString::from("whsec_sandbox_demo_secret"),
+            notify_retry_ms: vec![0, 500, 2_000, 5_000, 15_000, 60_000],
+        }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            host: "127.0.0.1".into(),
+            port: 8080,
+            database_url: "sqlite://obole.db?mode=rwc".into(),
+            db_max_connections: 8,
+            base_url: None,
+            secret_key: None,
+            association_name: "Association de démonstration".into(),
+            pay_ceiling_cents: None,
+            gateways: vec!["sandbox".into()],
+            sandbox: SandboxSettings::default(),
+            accounts: ChartOfAccounts::default(),
+            login_max_failures_per_account: 5,
+            login_max_failures_per_address: 30,
+            login_throttle_window_secs: 15 * 60,
+            workers: None,
+        }
+    }
+}
+
+impl Settings {
+    pub fn load() -> Result<Settings, figment::Error> {
+        let file = std::env::var("OBOLE_CONFIG").unwrap_or_else(|_| "obole.toml".into());
+        Figment::new()
+            .merge(Toml::file(file))
+            .merge(Env::prefixed("OBOLE_").ignore(&["config"]).split("__"))
+            .extract()
+    }
+}

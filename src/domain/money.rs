@@ -1,0 +1,184 @@
+//! Money as integer cents, parsed from and printed for people the French way.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use rust_decimal::prelude::ToPrimitive;
+
+/// An amount in cents of the association's currency (EUR). Never a float.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Money(i64);
+
+impl Money {
+    pub const ZERO: Money = Money(0);
+
+    pub const fn from_cents(cents: i64) -> Self {
+        Money(cents)
+    }
+
+    pub const fn cents(self) -> i64 {
+        self.0
+    }
+
+    pub fn is_positive(self) -> bool {
+        self.0 > 0
+    }
+
+    pub fn abs(self) -> Money {
+        Money(self.0.saturating_abs())
+    }
+
+    /// Parses what a person typed in an amount field: "12,50", "12.50", "12", "1 250,00 €".
+    pub fn parse_input(input: &str) -> Result<Money, AmountError> {
+        let cleaned: String = input
+            .trim()
+            .trim_end_matches('€')
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '\u{a0}' | '\u{202f}'))
+            .collect();
+        if cleaned.is_empty() {
+            return Err(AmountError::Empty);
+        }
+        let (negative, digits) = match cleaned.strip_prefix('-') {
+            Some(rest) => (true, rest),
+            None => (false, cleaned.strip_prefix('+').unwrap_or(&cleaned)),
+        };
+        let separators = digits.chars().filter(|c| matches!(c, '.' | ',')).count();
+        let well_formed = separators <= 1
+            && digits.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',')
+            && digits.chars().any(|c| c.is_ascii_digit())
+            && !digits.starts_with(['.', ',']);
+        if !well_formed {
+            return Err(AmountError::NotANumber);
+        }
+        let normalized = digits.replace(',', ".");
+        let integer_part = normalized.split('.').next().unwrap_or("");
+        if integer_part.trim_start_matches('0').len() > 12 {
+            return Err(AmountError::TooLarge);
+        }
+        let value = Decimal::from_str(&normalized).map_err(|_| AmountError::NotANumber)?;
+        if value.scale() > 2 {
+            return Err(AmountError::TooManyDecimals);
+        }
+        if negative && !value.is_zero() {
+            return Err(AmountError::Negative);
+        }
+        if value.is_zero() {
+            return Err(AmountError::Zero);
+        }
+        // At most two decimals, so the product is a whole number of cents.
+        let cents = (value * Decimal::ONE_HUNDRED)
+            .to_i64()
+            .ok_or(AmountError::TooLarge)?;
+        Ok(Money(cents))
+    }
+
+    /// The value as a plain decimal string, "12.50", for forms and gateway APIs.
+    pub fn to_decimal_string(self) -> String {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        format!("{sign}{}.{:02}", abs / 100, abs % 100)
+    }
+
+    /// The value as typed back into a French form field: "12,50".
+    pub fn to_input_string(self) -> String {
+        self.to_decimal_string().replace('.', ",")
+    }
+}
+
+impl std::ops::Add for Money {
+    type Output = Money;
+    fn add(self, rhs: Money) -> Money {
+        Money(self.0 + rhs.0)
+    }
+}
+
+impl std::ops::Sub for Money {
+    type Output = Money;
+    fn sub(self, rhs: Money) -> Money {
+        Money(self.0 - rhs.0)
+    }
+}
+
+impl std::iter::Sum for Money {
+    fn sum<I: Iterator<Item = Money>>(iter: I) -> Money {
+        Money(iter.map(|m| m.0).sum())
+    }
+}
+
+/// French display: "1 234,50 €" (the page keeps the amount on one line).
+impl fmt::Display for Money {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let sign = if self.0 < 0 { "-" } else { "" };
+        let abs = self.0.unsigned_abs();
+        let units = (abs / 100).to_string();
+        let mut grouped = String::with_capacity(units.len() + units.len() / 3);
+        for (i, digit) in units.chars().enumerate() {
+            if i > 0 && (units.len() - i) % 3 == 0 {
+                grouped.push(' ');
+            }
+            grouped.push(digit);
+        }
+        write!(f, "{sign}{grouped},{:02} €", abs % 100)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AmountError {
+    #[error("Indiquez un montant.")]
+    Empty,
+    #[error("Le montant doit être un nombre, par exemple 12,50.")]
+    NotANumber,
+    #[error("Le montant ne peut pas avoir plus de deux décimales.")]
+    TooManyDecimals,
+    #[error("Le montant ne peut pas être négatif.")]
+    Negative,
+    #[error("Le montant doit être supérieur à zéro.")]
+    Zero,
+    #[error("Le montant est trop élevé.")]
+    TooLarge,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn comma_and_dot_mean_the_same_cents() {
+        assert_eq!(Money::parse_input("12,50"), Ok(Money(1250)));
+        assert_eq!(Money::parse_input("12.50"), Ok(Money(1250)));
+        assert_eq!(Money::parse_input("12,5"), Ok(Money(1250)));
+        assert_eq!(Money::parse_input(" 12 "), Ok(Money(1200)));
+        assert_eq!(Money::parse_input("1 250,00 €"), Ok(Money(125000)));
+        assert_eq!(Money::parse_input("0,01"), Ok(Money(1)));
+    }
+
+    #[test]
+    fn bad_amounts_are_refused_with_a_reason() {
+        assert_eq!(Money::parse_input(""), Err(AmountError::Empty));
+        assert_eq!(Money::parse_input("0"), Err(AmountError::Zero));
+        assert_eq!(Money::parse_input("0,00"), Err(AmountError::Zero));
+        assert_eq!(Money::parse_input("-5"), Err(AmountError::Negative));
+        assert_eq!(Money::parse_input("12,345"), Err(AmountError::TooManyDecimals));
+        assert_eq!(Money::parse_input("douze"), Err(AmountError::NotANumber));
+        assert_eq!(Money::parse_input("1.234,56"), Err(AmountError::NotANumber));
+        assert_eq!(Money::parse_input("1e3"), Err(AmountError::NotANumber));
+        assert_eq!(Money::parse_input(",5"), Err(AmountError::NotANumber));
+        assert_eq!(Money::parse_input("NaN"), Err(AmountError::NotANumber));
+        assert_eq!(
+            Money::parse_input("99999999999999999999"),
+            Err(AmountError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn prints_the_french_way() {
+        assert_eq!(Money(1250).to_string(), "12,50 €");
+        assert_eq!(Money(5).to_string(), "0,05 €");
+        assert_eq!(Money(123456789).to_string(), "1 234 567,89 €");
+        assert_eq!(Money(-1250).to_string(), "-12,50 €");
+        assert_eq!(Money(1250).to_decimal_string(), "12.50");
+        assert_eq!(Money(1250).to_input_string(), "12,50");
+    }
+}

@@ -1,0 +1,249 @@
+//! obole's connector for the sandbox gateway: a real HTTP client of the sandbox API
+//! (served by `crate::sandbox`, or by another obole acting as the sandbox), verifying
+//! notifications by HMAC-SHA256 over the raw body.
+
+use anyhow::Context;
+use async_trait::async_trait;
+use hmac::{Hmac, Mac};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use super::{
+    Checkout, CheckoutRequest, Gateway, GatewayError, GatewayReport, IncomingNotification,
+    NotificationError,
+};
+use crate::config::SandboxSettings;
+use crate::domain::{Money, PaymentStatus};
+
+pub const SIGNATURE_HEADER: &str = "X-Sandbox-Signature";
+
+pub struct SandboxGateway {
+    api_base: String,
+    api_key: SecretString,
+    webhook_secret: SecretString,
+    http: reqwest::Client,
+}
+
+#[derive(Serialize)]
+struct SandboxCreatePayment<'a> {
+    amount: i64,
+    currency: &'a str,
+    reference: &'a str,
+    description: &'a str,
+    customer_email: &'a str,
+    return_url: &'a str,
+    cancel_url: &'a str,
+    notification_url: &'a str,
+}
+
+#[derive(Deserialize)]
+struct SandboxPayment {
+    id: String,
+    status: SandboxStatus,
+    amount: i64,
+    currency: String,
+    reference: String,
+    #[serde(default)]
+    fee: Option<i64>,
+    livemode: bool,
+    #[serde(default)]
+    hosted_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SandboxEvent {
+    id: String,
+    data: SandboxPayment,
+}
+
+#[derive(Deserialize)]
+struct SandboxErrorBody {
+    error: SandboxErrorDetail,
+}
+
+#[derive(Deserialize)]
+struct SandboxErrorDetail {
+    message: String,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum SandboxStatus {
+    Open,
+    Succeeded,
+    Refused,
+    Error,
+    Cancelled,
+    Expired,
+    #[serde(other)]
+    Unknown,
+}
+
+/// The one place where sandbox statuses become obole's: anything unknown is still pending.
+impl From<SandboxStatus> for PaymentStatus {
+    fn from(status: SandboxStatus) -> PaymentStatus {
+        match status {
+            SandboxStatus::Open | SandboxStatus::Unknown => PaymentStatus::Pending,
+            SandboxStatus::Succeeded => PaymentStatus::Paid,
+            SandboxStatus::Refused | SandboxStatus::Error => PaymentStatus::Failed,
+            SandboxStatus::Cancelled => PaymentStatus::Cancelled,
+            SandboxStatus::Expired => PaymentStatus::Expired,
+        }
+    }
+}
+
+impl SandboxPayment {
+    fn into_report(self, event_id: Option<String>) -> GatewayReport {
+        GatewayReport {
+            gateway_ref: self.id,
+            reference: Some(self.reference),
+            status: self.status.into(),
+            amount: Money::from_cents(self.amount),
+            currency: self.currency,
+            fee: self.fee.map(Money::from_cents),
+            live: self.livemode,
+            event_id,
+        }
+    }
+}
+
+impl SandboxGateway {
+    pub fn new(settings: &SandboxSettings, base_url: &str, http: reqwest::Client) -> Self {
+        let api_base = settings
+            .api_base
+            .clone()
+            .unwrap_or_else(|| format!("{}/sandbox/api", base_url.trim_end_matches('/')));
+        SandboxGateway {
+            api_base,
+            api_key: settings.api_key.clone(),
+            webhook_secret: settings.webhook_secret.clone(),
+            http,
+        }
+    }
+
+    async fn read_payment(response: reqwest::Response) -> Result<SandboxPayment, GatewayError> {
+        let status = response.status();
+        if status.is_success() {
+            return response
+                .json::<SandboxPayment>()
+                .await
+                .context("unreadable sandbox payment")
+                .map_err(GatewayError::Unavailable);
+        }
+        let body = response.text().await.unwrap_or_default();
+        if status.is_client_error() {
+            let message = serde_json::from_str::<SandboxErrorBody>(&body)
+                .map(|b| b.error.message)
+                .unwrap_or_else(|_| format!("HTTP {status}"));
+            Err(GatewayError::Rejected(message))
+        } else {
+            Err(GatewayError::Unavailable(anyhow::anyhow!(
+                "sandbox answered HTTP {status}"
+            )))
+        }
+    }
+}
+
+#[async_trait]
+impl Gateway for SandboxGateway {
+    fn id(&self) -> &'static str {
+        "sandbox"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Sandbox (paiement de test)"
+    }
+
+    fn test_mode(&self) -> bool {
+        true
+    }
+
+    #[tracing::instrument(skip_all, fields(payment_id = %request.payment_id))]
+    async fn create_payment(&self, request: &CheckoutRequest) -> Result<Checkout, GatewayError> {
+        let body = SandboxCreatePayment {
+            amount: request.amount.cents(),
+            currency: &request.currency,
+            reference: &request.payment_id,
+            description: &request.description,
+            customer_email: &request.payer_email,
+            return_url: &request.return_url,
+            cancel_url: &request.cancel_url,
+            notification_url: &request.notification_url,
+        };
+        let response = self
+            .http
+            .post(format!("{}/v1/payments", self.api_base))
+            .bearer_auth(self.api_key.expose_secret())
+            .header("Idempotency-Key", &request.payment_id)
+            .json(&body)
+            .send()
+            .await
+            .context("sandbox API unreachable")
+            .map_err(GatewayError::Unavailable)?;
+        let payment = Self::read_payment(response).await?;
+        let redirect_url = payment.hosted_url.clone().ok_or_else(|| {
+            GatewayError::Unavailable(anyhow::anyhow!("sandbox gave no hosted page"))
+        })?;
+        Ok(Checkout {
+            gateway_ref: payment.id,
+            redirect_url,
+        })
+    }
+
+    async fn verify_notification(
+        &self,
+        notification: &IncomingNotification<'_>,
+    ) -> Result<GatewayReport, NotificationError> {
+        let signature = notification
+            .header(SIGNATURE_HEADER)
+            .ok_or_else(|| NotificationError::Forged("no signature".into()))?;
+        let hex_signature = signature
+            .strip_prefix("sha256=")
+            .ok_or_else(|| NotificationError::Forged("unexpected signature format".into()))?;
+        let expected = hex::decode(hex_signature)
+            .map_err(|_| NotificationError::Forged("signature is not hex".into()))?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.webhook_secret.expose_secret().as_bytes())
+            .map_err(|_| NotificationError::Unverifiable(anyhow::anyhow!("unusable secret")))?;
+        mac.update(notification.body);
+        mac.verify_slice(&expected)
+            .map_err(|_| NotificationError::Forged("signature does not match".into()))?;
+        let event: SandboxEvent = serde_json::from_slice(notification.body)
+            .map_err(|e| NotificationError::Malformed(e.to_string()))?;
+        Ok(event.data.into_report(Some(event.id)))
+    }
+
+    async fn fetch_payment(&self, gateway_ref: &str) -> Result<GatewayReport, GatewayError> {
+        let response = self
+            .http
+            .get(format!("{}/v1/payments/{gateway_ref}", self.api_base))
+            .bearer_auth(self.api_key.expose_secret())
+            .send()
+            .await
+            .context("sandbox API unreachable")
+            .map_err(GatewayError::Unavailable)?;
+        Ok(Self::read_payment(response).await?.into_report(None))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_map_exhaustively_and_unknown_is_pending() {
+        let cases = [
+            ("\"open\"", PaymentStatus::Pending),
+            ("\"succeeded\"", PaymentStatus::Paid),
+            ("\"refused\"", PaymentStatus::Failed),
+            ("\"error\"", PaymentStatus::Failed),
+            ("\"cancelled\"", PaymentStatus::Cancelled),
+            ("\"expired\"", PaymentStatus::Expired),
+            ("\"something_new\"", PaymentStatus::Pending),
+        ];
+        for (wire, expected) in cases {
+            let status: SandboxStatus = serde_json::from_str(wire).unwrap();
+            assert_eq!(PaymentStatus::from(status), expected, "{wire}");
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! The association's double-entry journal: postings (always balanced, each posted once) and
+//! the journal as managers read it.
+
+use anyhow::{Context, ensure};
+use sqlx::Row;
+
+use crate::config::ChartOfAccounts;
+use crate::db::{self, Pool, Tx};
+use crate::domain::{ChargeCategory, Money};
+
+/// Journal codes: charges owed by members, and receipts through gateways.
+pub const JOURNAL_CHARGES: &str = "VT";
+pub const JOURNAL_RECEIPTS: &str = "BQ";
+
+#[derive(Debug, Clone)]
+pub struct Line {
+    pub account: String,
+    pub member_id: Option<String>,
+    pub label: String,
+    pub debit: Money,
+    pub credit: Money,
+}
+
+impl Line {
+    pub fn debit(account: &str, member_id: Option<&str>, label: &str, amount: Money) -> Line {
+        Line {
+            account: account.to_string(),
+            member_id: member_id.map(str::to_string),
+            label: label.to_string(),
+            debit: amount,
+            credit: Money::ZERO,
+        }
+    }
+
+    pub fn credit(account: &str, member_id: Option<&str>, label: &str, amount: Money) -> Line {
+        Line {
+            account: account.to_string(),
+            member_id: member_id.map(str::to_string),
+            label: label.to_string(),
+            debit: Money::ZERO,
+            credit: amount,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub journal: &'static str,
+    pub date: String,
+    pub label: String,
+    pub member_id: Option<String>,
+    pub payment_id: Option<String>,
+    /// Names the fact being posted; a second posting of the same fact is refused by a unique key.
+    pub posting_key: String,
+    pub lines: Vec<Line>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Posted {
+    New,
+    AlreadyPosted,
+}
+
+/// Writes a balanced entry inside the caller's transaction, once per posting key.
+pub async fn post(tx: &mut Tx<'_>, entry: &Entry) -> anyhow::Result<Posted> {
+    let debit: Money = entry.lines.iter().map(|l| l.debit).sum();
+    let credit: Money = entry.lines.iter().map(|l| l.credit).sum();
+    ensure!(
+        debit == credit && debit.is_positive(),
+        "refusing an unbalanced entry {}: debit {debit}, credit {credit}",
+        entry.posting_key
+    );
+    let entry_id = db::new_id();
+    let inserted = sqlx::query(
+        "INSERT INTO journal_entries \
+         (id, journal, entry_date, label, member_id, payment_id, posting_key, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (posting_key) DO NOTHING",
+    )
+    .bind(&entry_id)
+    .bind(entry.journal)
+    .bind(&entry.date)
+    .bind(&entry.label)
+    .bind(entry.member_id.as_deref())
+    .bind(entry.payment_id.as_deref())
+    .bind(&entry.posting_key)
+    .bind(db::now_text())
+    .execute(&mut **tx)
+    .await
+    .context("could not write the journal entry")?;
+    if inserted.rows_affected() == 0 {
+        return Ok(Posted::AlreadyPosted);
+    }
+    for (line_no, line) in entry.lines.iter().enumerate() {
+        if line.debit == Money::ZERO && line.credit == Money::ZERO {
+            continue;
+        }
+        sqlx::query(
+            "INSERT INTO journal_lines \
+             (entry_id, line_no, account, member_id, label, debit_cents, credit_cents) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&entry_id)
+        .bind(i64::try_from(line_no).unwrap_or(i64::MAX))
+        .bind(&line.account)
+        .bind(line.member_id.as_deref())
+        .bind(&line.label)
+        .bind(line.debit.cents())
+        .bind(line.credit.cents())
+        .execute(&mut **tx)
+        .await
+        .context("could not write a journal line")?;
+    }
+    Ok(Posted::New)
+}
+
+/// A charge owed by a member: debit the member, credit the income of its category.
+pub fn charge_entry(
+    accounts: &ChartOfAccounts,
+    member_id: &str,
+    category: ChargeCategory,
+    label: &str,
+    amount: Money,
+    date: &str,
+    posting_key: &str,
+) -> Entry {
+    Entry {
+        journal: JOURNAL_CHARGES,
+        date: date.to_string(),
+        label: label.to_string(),
+        member_id: Some(member_id.to_string()),
+        payment_id: None,
+        posting_key: posting_key.to_string(),
+        lines: vec![
+            Line::debit(&accounts.members, Some(member_id), label, amount),
+            Line::credit(accounts.income_for(category), None, label, amount),
+        ],
+    }
+}
+
+/// A payment confirmed by a gateway: the gateway owes us the amount less its fees, the fees
+/// are an expense, the member's account is credited with the whole amount paid.
+pub fn receipt_entry(
+    accounts: &ChartOfAccounts,
+    member_id: &str,
+    payment_id: &str,
+    label: &str,
+    paid: Money,
+    fee: Money,
+    date: &str,
+) -> Entry {
+    Entry {
+        journal: JOURNAL_RECEIPTS,
+        date: date.to_string(),
+        label: label.to_string(),
+        member_id: Some(member_id.to_string()),
+        payment_id: Some(payment_id.to_string()),
+        posting_key: format!("payment:{payment_id}"),
+        lines: vec![
+            Line::debit(&accounts.gateway_clearing, None, label, paid - fee),
+            Line::debit(&accounts.gateway_fees, None, label, fee),
+            Line::credit(&accounts.members, Some(member_id), label, paid),
+        ],
+    }
+}
+
+/// One line of the journal as a manager reads it.
+#[derive(Debug, Clone)]
+pub struct JournalRow {
+    pub date: String,
+    pub journal: String,
+    pub label: String,
+    pub member: Option<String>,
+    pub account: String,
+    pub debit: Money,
+    pub credit: Money,
+    pub first_of_entry: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Journal {
+    pub rows: Vec<JournalRow>,
+    pub total_debit: Money,
+    pub total_credit: Money,
+    pub entries: i64,
+}
+
+/// The most recent entries (up to `limit`), oldest first, and the totals of the whole journal.
+pub async fn journal(pool: &Pool, limit: i64) -> anyhow::Result<Journal> {
+    let rows = sqlx::query(
+        "SELECT e.id, e.entry_date, e.journal, e.label AS entry_label, l.account, \
+                l.debit_cents, l.credit_cents, u.first_name, u.last_name \
+         FROM (SELECT * FROM journal_entries ORDER BY entry_date DESC, id DESC LIMIT $1) e \
+         JOIN journal_lines l ON l.entry_id = e.id \
+         LEFT JOIN users u ON u.id = l.member_id \
+         ORDER BY e.entry_date, e.id, l.line_no",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .context("could not read the journal")?;
+    let mut out = Vec::with_capacity(rows.len());
+    let mut previous_entry = String::new();
+    for row in rows {
+        let entry_id: String = row.try_get("id")?;
+        let first: Option<String> = row.try_get("first_name")?;
+        let last: Option<String> = row.try_get("last_name")?;
+        out.push(JournalRow {
+            date: row.try_get("entry_date")?,
+            journal: row.try_get("journal")?,
+            label: row.try_get("entry_label")?,
+            member: first.zip(last).map(|(f, l)| format!("{f} {l}")),
+            account: row.try_get("account")?,
+            debit: Money::from_cents(row.try_get("debit_cents")?),
+            credit: Money::from_cents(row.try_get("credit_cents")?),
+            first_of_entry: entry_id != previous_entry,
+        });
+        previous_entry = entry_id;
+    }
+    let totals = sqlx::query(
+        "SELECT CAST(COALESCE(SUM(debit_cents), 0) AS BIGINT) AS d, \
+                CAST(COALESCE(SUM(credit_cents), 0) AS BIGINT) AS c, \
+                (SELECT COUNT(*) FROM journal_entries) AS n FROM journal_lines",
+    )
+    .fetch_one(pool)
+    .await
+    .context("could not total the journal")?;
+    Ok(Journal {
+        rows: out,
+        total_debit: Money::from_cents(totals.try_get("d")?),
+        total_credit: Money::from_cents(totals.try_get("c")?),
+        entries: totals.try_get("n")?,
+    })
+}

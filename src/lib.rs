@@ -1,0 +1,13 @@
+pub mod accounts;
+pub mod basket;
+pub mod config;
+pub mod db;
+pub mod demo;
+pub mod domain;
+pub mod gateways;
+pub mod ledger;
+pub mod notifications;
+pub mod payments;
+pub mod sandbox;
+pub mod startup;
+pub mod web;

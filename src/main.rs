@@ -1,0 +1,107 @@
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use secrecy::SecretString;
+use tracing_subscriber::EnvFilter;
+
+use obole::config::Settings;
+use obole::domain::{Email, Role};
+use obole::startup::Application;
+use obole::{accounts, db, demo};
+
+/// obole: the member portal of an association.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the portal (migrations are applied first).
+    Serve,
+    /// Seed the demo association (once), print its logins, and serve the portal.
+    Demo,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Create a user (the password is read from OBOLE_NEW_PASSWORD).
+    CreateUser {
+        #[arg(long)]
+        email: String,
+        #[arg(long, default_value = "member")]
+        role: String,
+        #[arg(long)]
+        first_name: String,
+        #[arg(long)]
+        last_name: String,
+        #[arg(long, env = "OBOLE_NEW_PASSWORD", hide_env_values = true)]
+        password: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("OBOLE_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let cli = Cli::parse();
+    let settings = Settings::load().context("invalid configuration")?;
+    match cli.command {
+        Command::Serve => serve(settings).await,
+        Command::Demo => {
+            let pool = db::connect(&settings.database_url, settings.db_max_connections).await?;
+            db::migrate(&pool).await?;
+            demo::seed(&pool, &settings.accounts).await?;
+            let app = Application::build_with_pool(settings, pool).await?;
+            println!("\nobole demo: {}", app.base_url());
+            println!("Logins:");
+            for login in demo::LOGINS {
+                println!("  {:<10} {:<24} {}", login.role, login.email, login.password);
+            }
+            println!();
+            app.run_until_stopped().await?;
+            Ok(())
+        }
+        Command::Migrate => {
+            let pool = db::connect(&settings.database_url, 1).await?;
+            db::migrate(&pool).await?;
+            println!("migrations applied to {}", db::redact_url(&settings.database_url));
+            Ok(())
+        }
+        Command::CreateUser {
+            email,
+            role,
+            first_name,
+            last_name,
+            password,
+        } => {
+            let email = Email::parse(&email).context("invalid email")?;
+            let role = Role::parse(&role).context("role must be member, manager or admin")?;
+            anyhow::ensure!(password.len() >= 8, "the password needs at least 8 characters");
+            let pool = db::connect(&settings.database_url, 1).await?;
+            db::migrate(&pool).await?;
+            let id = accounts::create_user(
+                &pool,
+                accounts::NewUser {
+                    email: &email,
+                    password: SecretString::from(password),
+                    role,
+                    first_name: &first_name,
+                    last_name: &last_name,
+                },
+            )
+            .await?;
+            println!("user {email} ({}) has id {id}", role.as_str());
+            Ok(())
+        }
+    }
+}
+
+async fn serve(settings: Settings) -> anyhow::Result<()> {
+    let app = Application::build(settings).await?;
+    tracing::info!("obole listening on {}", app.base_url());
+    app.run_until_stopped().await?;
+    Ok(())
+}

@@ -1,0 +1,79 @@
+//! Every notification a gateway sends is stored before anything else happens, then given a
+//! verdict: the audit trail a treasurer can read.
+
+use anyhow::Context;
+
+use crate::db::{self, Pool};
+
+/// Headers kept with a notification: those that carry signatures and identify the sender.
+/// Anything resembling a credential (Authorization, cookies) is never stored.
+const KEPT_HEADERS: &[&str] = &[
+    "content-type",
+    "user-agent",
+    "x-sandbox-signature",
+    "stripe-signature",
+    "x-ha-signature",
+    "x-mollie-signature",
+    "paypal-transmission-id",
+    "paypal-transmission-time",
+    "paypal-transmission-sig",
+    "paypal-cert-url",
+    "paypal-auth-algo",
+];
+
+pub fn headers_to_keep(headers: &[(String, String)]) -> String {
+    let kept: serde_json::Map<String, serde_json::Value> = headers
+        .iter()
+        .filter(|(name, _)| KEPT_HEADERS.contains(&name.to_ascii_lowercase().as_str()))
+        .map(|(name, value)| (name.to_ascii_lowercase(), value.clone().into()))
+        .collect();
+    serde_json::Value::Object(kept).to_string()
+}
+
+/// Stores the notification as received; returns its id.
+pub async fn record(
+    pool: &Pool,
+    gateway: &str,
+    remote_addr: Option<&str>,
+    headers: &[(String, String)],
+    body: &[u8],
+) -> anyhow::Result<String> {
+    let id = db::new_id();
+    sqlx::query(
+        "INSERT INTO gateway_notifications (id, gateway, received_at, remote_addr, headers, body, verdict) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'received')",
+    )
+    .bind(&id)
+    .bind(gateway)
+    .bind(db::now_text())
+    .bind(remote_addr)
+    .bind(headers_to_keep(headers))
+    .bind(String::from_utf8_lossy(body).into_owned())
+    .execute(pool)
+    .await
+    .context("could not store the notification")?;
+    Ok(id)
+}
+
+pub async fn set_verdict(
+    pool: &Pool,
+    id: &str,
+    verdict: &str,
+    detail: Option<&str>,
+    event_id: Option<&str>,
+    payment_id: Option<&str>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "UPDATE gateway_notifications SET verdict = $2, detail = $3, event_id = $4, payment_id = $5 \
+         WHERE id = $1",
+    )
+    .bind(id)
+    .bind(verdict)
+    .bind(detail)
+    .bind(event_id)
+    .bind(payment_id)
+    .execute(pool)
+    .await
+    .context("could not record the notification verdict")?;
+    Ok(())
+}

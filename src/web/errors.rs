@@ -1,0 +1,102 @@
+//! One place that turns errors into pages: a clear message for the person, the whole cause
+//! chain (with a request id they can quote) for the log.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use askama::Template;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("login required")]
+    LoginRequired,
+    #[error("forbidden")]
+    Forbidden,
+    #[error("not found")]
+    NotFound,
+    #[error("CSRF token missing or wrong")]
+    Csrf,
+    #[error("bad request: {0}")]
+    BadRequest(String),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+#[derive(Template)]
+#[template(path = "error.html")]
+struct ErrorView<'a> {
+    status: u16,
+    title: &'a str,
+    message: &'a str,
+    request_id: Option<&'a str>,
+}
+
+impl AppError {
+    pub fn into_response(self) -> HttpResponse {
+        self.error_response()
+    }
+}
+
+impl ResponseError for AppError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AppError::LoginRequired => StatusCode::SEE_OTHER,
+            AppError::Forbidden | AppError::Csrf => StatusCode::FORBIDDEN,
+            AppError::NotFound => StatusCode::NOT_FOUND,
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let request_id;
+        let (title, message, id) = match self {
+            AppError::LoginRequired => {
+                return HttpResponse::SeeOther()
+                    .insert_header(("Location", "/login"))
+                    .finish();
+            }
+            AppError::Forbidden => (
+                "Accès refusé",
+                "Cette page est réservée aux gestionnaires de l'association.",
+                None,
+            ),
+            AppError::NotFound => (
+                "Page introuvable",
+                "Cette page n'existe pas, ou elle ne vous est pas accessible.",
+                None,
+            ),
+            AppError::Csrf => (
+                "Formulaire expiré",
+                "Ce formulaire a expiré ou ne vient pas de ce site. Revenez à la page précédente, \
+                 rechargez-la et recommencez.",
+                None,
+            ),
+            AppError::BadRequest(message) => ("Requête invalide", message.as_str(), None),
+            AppError::Unexpected(error) => {
+                request_id = uuid::Uuid::new_v4().simple().to_string();
+                tracing::error!(request_id = %request_id, error = ?error, "request failed");
+                (
+                    "Erreur inattendue",
+                    "Une erreur inattendue est survenue ; rien n'a été enregistré à moitié. \
+                     Réessayez dans un instant et, si cela persiste, communiquez ce numéro au \
+                     trésorier.",
+                    Some(request_id.as_str()),
+                )
+            }
+        };
+        let status = self.status_code();
+        let view = ErrorView {
+            status: status.as_u16(),
+            title,
+            message,
+            request_id: id,
+        };
+        let body = view
+            .render()
+            .unwrap_or_else(|_| format!("{} {}", status.as_u16(), title));
+        HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header(("Cache-Control", "no-store"))
+            .body(body)
+    }
+}

@@ -1,0 +1,300 @@
+//! `/basket`: charges by category, payments, balance, and the pay form.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::basket::{self, Basket};
+use crate::domain::{ChargeCategory, Money, PaymentStatus};
+use crate::gateways::{CheckoutRequest, GatewayError};
+use crate::payments::{self, Payment};
+use crate::web::{AppError, AppState, CurrentUser, Layout, SessionExt, render, see_other};
+
+pub struct LineView {
+    pub date: String,
+    pub label: String,
+    pub season: String,
+    pub amount: String,
+}
+
+pub struct GroupView {
+    pub title: &'static str,
+    pub lines: Vec<LineView>,
+    pub subtotal: String,
+}
+
+pub struct PaymentView {
+    pub id: String,
+    pub date: String,
+    pub gateway: String,
+    pub amount: String,
+    pub status: &'static str,
+    pub status_class: &'static str,
+}
+
+pub struct GatewayChoice {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub checked: bool,
+}
+
+#[derive(Template)]
+#[template(path = "member/basket.html")]
+struct BasketView {
+    layout: Layout,
+    groups: Vec<GroupView>,
+    payments: Vec<PaymentView>,
+    total_charges: String,
+    total_paid: String,
+    balance_label: &'static str,
+    balance_amount: String,
+    balance_class: &'static str,
+    amount_value: String,
+    gateways: Vec<GatewayChoice>,
+    form_error: Option<String>,
+}
+
+fn french_date(iso: &str) -> String {
+    match (iso.get(0..4), iso.get(5..7), iso.get(8..10)) {
+        (Some(y), Some(m), Some(d)) => format!("{d}/{m}/{y}"),
+        _ => iso.to_string(),
+    }
+}
+
+pub fn status_class(status: PaymentStatus) -> &'static str {
+    match status {
+        PaymentStatus::Paid => "ok",
+        PaymentStatus::Created | PaymentStatus::Pending => "wait",
+        PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded => "info",
+        PaymentStatus::Failed | PaymentStatus::Cancelled | PaymentStatus::Expired => "bad",
+    }
+}
+
+struct FormState {
+    amount: Option<String>,
+    gateway: Option<String>,
+    error: Option<String>,
+}
+
+fn build_view(
+    state: &AppState,
+    current: &CurrentUser,
+    basket: &Basket,
+    attempts: &[Payment],
+    form: FormState,
+) -> BasketView {
+    let groups = ChargeCategory::ALL
+        .iter()
+        .filter_map(|&category| {
+            let lines = basket.charges_in(category);
+            if lines.is_empty() {
+                return None;
+            }
+            Some(GroupView {
+                title: category.label_fr(),
+                subtotal: lines.iter().map(|l| l.amount).sum::<Money>().to_string(),
+                lines: lines
+                    .iter()
+                    .map(|l| LineView {
+                        date: french_date(&l.occurred_on),
+                        label: l.label.clone(),
+                        season: l.season.clone().unwrap_or_default(),
+                        amount: l.amount.to_string(),
+                    })
+                    .collect(),
+            })
+        })
+        .collect();
+    let payments = attempts
+        .iter()
+        .map(|p| PaymentView {
+            id: p.id.clone(),
+            date: french_date(p.paid_at.as_deref().unwrap_or(&p.created_at)),
+            gateway: state
+                .gateways
+                .get(&p.gateway)
+                .map_or_else(|| p.gateway.clone(), |g| g.display_name().to_string()),
+            amount: p.paid_amount.unwrap_or(p.amount).to_string(),
+            status: p.status.label_fr(),
+            status_class: status_class(p.status),
+        })
+        .collect();
+    let balance = basket.balance();
+    let (balance_label, balance_class) = if balance.is_positive() {
+        ("Reste à payer", "owed")
+    } else if balance == Money::ZERO {
+        ("Vous êtes à jour", "settled")
+    } else {
+        ("Vous êtes en crédit de", "credit")
+    };
+    let selected = form.gateway.unwrap_or_default();
+    let gateways = state
+        .gateways
+        .all()
+        .iter()
+        .enumerate()
+        .map(|(i, g)| GatewayChoice {
+            id: g.id(),
+            name: g.display_name(),
+            checked: if selected.is_empty() {
+                i == 0
+            } else {
+                g.id() == selected
+            },
+        })
+        .collect();
+    BasketView {
+        layout: current.layout(state),
+        groups,
+        payments,
+        total_charges: basket.total_charges().to_string(),
+        total_paid: basket.total_paid().to_string(),
+        balance_label,
+        balance_amount: balance.abs().to_string(),
+        balance_class,
+        amount_value: form.amount.unwrap_or_else(|| {
+            if balance.is_positive() {
+                balance.to_input_string()
+            } else {
+                String::new()
+            }
+        }),
+        gateways,
+        form_error: form.error,
+    }
+}
+
+async fn render_basket(
+    state: &AppState,
+    current: &CurrentUser,
+    status: StatusCode,
+    form: FormState,
+) -> Result<HttpResponse, AppError> {
+    let basket = basket::load(&state.pool, &current.user.id).await?;
+    let attempts = payments::list_for_member(&state.pool, &current.user.id).await?;
+    let view = build_view(state, current, &basket, &attempts, form);
+    Ok(render(status, &view))
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+) -> Result<HttpResponse, AppError> {
+    render_basket(
+        &state,
+        &current,
+        StatusCode::OK,
+        FormState {
+            amount: None,
+            gateway: None,
+            error: None,
+        },
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub struct PayForm {
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    gateway: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+/// The most a member may pay at once: configured, or the larger of what is owed and 1 000 €.
+fn ceiling(state: &AppState, balance: Money) -> Money {
+    state
+        .settings
+        .pay_ceiling_cents
+        .map(Money::from_cents)
+        .unwrap_or_else(|| balance.max(Money::from_cents(100_000)))
+}
+
+pub async fn pay(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    form: web::Form<PayForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    current.session.check_csrf(&form.csrf_token)?;
+    // A refused form is shown again with what was typed and why it was refused.
+    let refuse = |message: String| FormState {
+        amount: Some(form.amount.chars().take(40).collect()),
+        gateway: Some(form.gateway.clone()),
+        error: Some(message),
+    };
+    let invalid = StatusCode::UNPROCESSABLE_ENTITY;
+
+    let Some(gateway) = state.gateways.get(&form.gateway).cloned() else {
+        let form = refuse("Choisissez l'un des moyens de paiement proposés.".into());
+        return render_basket(&state, &current, invalid, form).await;
+    };
+    let amount = match Money::parse_input(&form.amount) {
+        Ok(amount) => amount,
+        Err(e) => {
+            return render_basket(&state, &current, invalid, refuse(e.to_string())).await;
+        }
+    };
+    let balance = basket::load(&state.pool, &current.user.id).await?.balance();
+    let max = ceiling(&state, balance);
+    if amount > max {
+        let form = refuse(format!(
+            "Le montant ne peut pas dépasser {max} en un seul paiement."
+        ));
+        return render_basket(&state, &current, invalid, form).await;
+    }
+
+    let payment = payments::create_attempt(
+        &state.pool,
+        &current.user.id,
+        gateway.id(),
+        amount,
+        "EUR",
+        gateway.test_mode(),
+    )
+    .await?;
+    let page = format!("{}/payments/{}", state.base_url, payment.id);
+    let request = CheckoutRequest {
+        payment_id: payment.id.clone(),
+        amount,
+        currency: "EUR".into(),
+        description: format!("{} — {}", state.settings.association_name, current.user.full_name())
+            .chars()
+            .take(250)
+            .collect(),
+        payer_email: current.user.email.clone(),
+        payer_first_name: current.user.first_name.clone(),
+        payer_last_name: current.user.last_name.clone(),
+        return_url: page.clone(),
+        cancel_url: page,
+        notification_url: format!("{}/webhooks/{}", state.base_url, gateway.id()),
+    };
+    match gateway.create_payment(&request).await {
+        Ok(checkout) => {
+            payments::mark_pending(
+                &state.pool,
+                &payment.id,
+                &checkout.gateway_ref,
+                &checkout.redirect_url,
+            )
+            .await?;
+            Ok(see_other(&checkout.redirect_url))
+        }
+        Err(error) => {
+            tracing::warn!(payment_id = %payment.id, error = ?error, "gateway refused to create the payment");
+            payments::mark_failed(&state.pool, &payment.id, &error.to_string()).await?;
+            let message = match error {
+                GatewayError::Rejected(_) => {
+                    "Le prestataire de paiement a refusé cette demande. Essayez un autre moyen de paiement ou un autre montant."
+                }
+                GatewayError::Unavailable(_) => {
+                    "Le prestataire de paiement ne répond pas. Rien n'a été débité ; réessayez dans un instant."
+                }
+            };
+            render_basket(&state, &current, StatusCode::BAD_GATEWAY, refuse(message.into())).await
+        }
+    }
+}

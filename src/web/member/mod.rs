@@ -1,0 +1,4 @@
+//! Pages of a member: their basket, paying, and the outcome of a payment.
+
+pub mod basket;
+pub mod payment;

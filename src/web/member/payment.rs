@@ -1,0 +1,79 @@
+//! `/payments/{id}`: where the gateway sends the member back. Its query parameters prove
+//! nothing: the page shows what obole has verified, and waits for the notification.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+use super::basket::status_class;
+use crate::domain::PaymentStatus;
+use crate::payments;
+use crate::web::{AppError, AppState, CurrentUser, Layout, render};
+
+#[derive(Template)]
+#[template(path = "member/payment.html")]
+struct PaymentView {
+    layout: Layout,
+    waiting: bool,
+    headline: &'static str,
+    detail: String,
+    amount: String,
+    gateway: String,
+    status: &'static str,
+    status_class: &'static str,
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    current: CurrentUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let payment = payments::find_for_member(&state.pool, &id, &current.user.id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let amount = payment.paid_amount.unwrap_or(payment.amount);
+    let (headline, detail) = match payment.status {
+        PaymentStatus::Created | PaymentStatus::Pending => (
+            "Confirmation en cours",
+            "Nous attendons la confirmation du prestataire de paiement. Cette page se met à jour \
+             toute seule ; vous pouvez aussi revenir à votre panier."
+                .to_string(),
+        ),
+        PaymentStatus::Paid => (
+            "Paiement confirmé",
+            format!("Merci ! Votre paiement de {amount} est enregistré dans votre panier."),
+        ),
+        PaymentStatus::Failed => (
+            "Paiement refusé",
+            "Le paiement n'a pas abouti et rien n'a été débité. Vous pouvez réessayer depuis \
+             votre panier."
+                .to_string(),
+        ),
+        PaymentStatus::Cancelled => (
+            "Paiement annulé",
+            "Vous avez quitté la page de paiement ; rien n'a été débité.".to_string(),
+        ),
+        PaymentStatus::Expired => (
+            "Paiement expiré",
+            "Le délai pour payer est passé ; rien n'a été débité.".to_string(),
+        ),
+        PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded => (
+            "Paiement remboursé",
+            "Ce paiement a été remboursé, en tout ou en partie.".to_string(),
+        ),
+    };
+    let view = PaymentView {
+        layout: current.layout(&state),
+        waiting: payment.status.is_open(),
+        headline,
+        detail,
+        amount: amount.to_string(),
+        gateway: state
+            .gateways
+            .get(&payment.gateway)
+            .map_or_else(|| payment.gateway.clone(), |g| g.display_name().to_string()),
+        status: payment.status.label_fr(),
+        status_class: status_class(payment.status),
+    };
+    Ok(render(StatusCode::OK, &view))
+}

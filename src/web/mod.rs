@@ -1,0 +1,84 @@
+//! HTTP handlers by audience, and what they share: state, session, CSRF, errors, layout.
+
+pub mod admin;
+pub mod auth;
+mod errors;
+pub mod member;
+mod session;
+pub mod webhooks;
+
+use std::sync::Arc;
+
+use actix_web::{HttpResponse, web};
+use askama::Template;
+
+pub use errors::AppError;
+pub use session::{CurrentUser, Flash, ManagerUser, SessionExt};
+
+use crate::config::Settings;
+use crate::db::Pool;
+use crate::gateways::Registry;
+
+/// Everything a handler may need, shared by all workers.
+pub struct AppState {
+    pub pool: Pool,
+    pub settings: Arc<Settings>,
+    pub base_url: String,
+    pub gateways: Registry,
+}
+
+/// What every page's frame shows: the association, who is logged in, a flash message, and the
+/// CSRF token its forms carry.
+pub struct Layout {
+    pub association: String,
+    pub user_name: Option<String>,
+    pub is_manager: bool,
+    pub flash: Option<Flash>,
+    pub csrf_token: String,
+}
+
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(auth::home))
+        .route("/login", web::get().to(auth::login_form))
+        .route("/login", web::post().to(auth::login))
+        .route("/logout", web::post().to(auth::logout))
+        .route("/basket", web::get().to(member::basket::show))
+        .route("/basket/pay", web::post().to(member::basket::pay))
+        .route("/payments/{id}", web::get().to(member::payment::show))
+        .route("/admin", web::get().to(admin::dashboard))
+        .route("/admin/ledger", web::get().to(admin::ledger))
+        .route("/webhooks/{gateway}", web::post().to(webhooks::receive))
+        .route("/static/obole.css", web::get().to(stylesheet))
+        .route("/healthz", web::get().to(healthz));
+}
+
+/// Renders a page; personal pages are never cached.
+pub fn render<T: Template>(status: actix_web::http::StatusCode, page: &T) -> HttpResponse {
+    match page.render() {
+        Ok(html) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .insert_header(("Cache-Control", "no-store"))
+            .body(html),
+        Err(e) => AppError::Unexpected(anyhow::anyhow!("template failed: {e}")).into_response(),
+    }
+}
+
+pub fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location))
+        .finish()
+}
+
+async fn stylesheet() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(include_str!("../../static/obole.css"))
+}
+
+async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    match sqlx::query("SELECT 1").execute(&state.pool).await {
+        Ok(_) => HttpResponse::Ok().body("ok"),
+        Err(_) => HttpResponse::ServiceUnavailable().body("database unavailable"),
+    }
+}
