@@ -224,7 +224,10 @@ async fn recent_failures(pool: &Pool, key: &str, since: i64) -> anyhow::Result<i
 }
 
 async fn record_failure(pool: &Pool, keys: &[&str], now: i64, since: i64) -> anyhow::Result<()> {
-    let mut tx = pool.begin().await.context("could not start a transaction")?;
+    let mut tx = pool
+        .begin()
+        .await
+        .context("could not start a transaction")?;
     for key in keys {
         sqlx::query("INSERT INTO login_failures (throttle_key, at_unix) VALUES ($1, $2)")
             .bind(*key)

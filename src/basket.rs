@@ -143,7 +143,10 @@ pub async fn add_charge(
     accounts: &ChartOfAccounts,
     charge: NewCharge<'_>,
 ) -> anyhow::Result<bool> {
-    let mut tx = pool.begin().await.context("could not start a transaction")?;
+    let mut tx = pool
+        .begin()
+        .await
+        .context("could not start a transaction")?;
     let inserted = sqlx::query(
         "INSERT INTO basket_lines (id, member_id, kind, category, label, amount_cents, season, \
          posting_key, occurred_on, created_at) VALUES ($1, $2, 'charge', $3, $4, $5, $6, $7, $8, $9) \

@@ -131,11 +131,12 @@ impl Default for Settings {
 }
 
 impl Settings {
-    pub fn load() -> Result<Settings, figment::Error> {
+    pub fn load() -> Result<Settings, Box<figment::Error>> {
         let file = std::env::var("OBOLE_CONFIG").unwrap_or_else(|_| "obole.toml".into());
         Figment::new()
             .merge(Toml::file(file))
             .merge(Env::prefixed("OBOLE_").ignore(&["config"]).split("__"))
             .extract()
+            .map_err(Box::new)
     }
 }

@@ -59,13 +59,55 @@ pub async fn seed(pool: &Pool, accounts: &ChartOfAccounts) -> anyhow::Result<()>
     }
     let today = db::today_text();
     let charges: [(usize, ChargeCategory, &str, i64, &str); 7] = [
-        (1, ChargeCategory::Dues, "Cotisation 2026-2027", 4500, "dues"),
-        (1, ChargeCategory::Insurance, "Licence-assurance fédérale", 2150, "insurance"),
-        (1, ChargeCategory::Outings, "Sortie au lac d'Annecy", 1800, "outing-annecy"),
-        (1, ChargeCategory::Shirts, "Tee-shirt du club (taille M)", 1250, "shirt"),
-        (2, ChargeCategory::Dues, "Cotisation 2026-2027", 4500, "dues"),
-        (2, ChargeCategory::Insurance, "Licence-assurance fédérale", 2150, "insurance"),
-        (2, ChargeCategory::Outings, "Week-end en refuge", 6500, "outing-refuge"),
+        (
+            1,
+            ChargeCategory::Dues,
+            "Cotisation 2026-2027",
+            4500,
+            "dues",
+        ),
+        (
+            1,
+            ChargeCategory::Insurance,
+            "Licence-assurance fédérale",
+            2150,
+            "insurance",
+        ),
+        (
+            1,
+            ChargeCategory::Outings,
+            "Sortie au lac d'Annecy",
+            1800,
+            "outing-annecy",
+        ),
+        (
+            1,
+            ChargeCategory::Shirts,
+            "Tee-shirt du club (taille M)",
+            1250,
+            "shirt",
+        ),
+        (
+            2,
+            ChargeCategory::Dues,
+            "Cotisation 2026-2027",
+            4500,
+            "dues",
+        ),
+        (
+            2,
+            ChargeCategory::Insurance,
+            "Licence-assurance fédérale",
+            2150,
+            "insurance",
+        ),
+        (
+            2,
+            ChargeCategory::Outings,
+            "Week-end en refuge",
+            6500,
+            "outing-refuge",
+        ),
     ];
     for (who, category, label, cents, key) in charges {
         let member_id = &ids[who];

@@ -58,7 +58,10 @@ async fn main() -> anyhow::Result<()> {
             println!("\nobole demo: {}", app.base_url());
             println!("Logins:");
             for login in demo::LOGINS {
-                println!("  {:<10} {:<24} {}", login.role, login.email, login.password);
+                println!(
+                    "  {:<10} {:<24} {}",
+                    login.role, login.email, login.password
+                );
             }
             println!();
             app.run_until_stopped().await?;
@@ -67,7 +70,10 @@ async fn main() -> anyhow::Result<()> {
         Command::Migrate => {
             let pool = db::connect(&settings.database_url, 1).await?;
             db::migrate(&pool).await?;
-            println!("migrations applied to {}", db::redact_url(&settings.database_url));
+            println!(
+                "migrations applied to {}",
+                db::redact_url(&settings.database_url)
+            );
             Ok(())
         }
         Command::CreateUser {
@@ -79,7 +85,10 @@ async fn main() -> anyhow::Result<()> {
         } => {
             let email = Email::parse(&email).context("invalid email")?;
             let role = Role::parse(&role).context("role must be member, manager or admin")?;
-            anyhow::ensure!(password.len() >= 8, "the password needs at least 8 characters");
+            anyhow::ensure!(
+                password.len() >= 8,
+                "the password needs at least 8 characters"
+            );
             let pool = db::connect(&settings.database_url, 1).await?;
             db::migrate(&pool).await?;
             let id = accounts::create_user(

@@ -86,11 +86,13 @@ pub async fn create_attempt(
 }
 
 pub async fn find(pool: &Pool, id: &str) -> anyhow::Result<Option<Payment>> {
-    let row = sqlx::query(AssertSqlSafe(format!("SELECT {COLUMNS} FROM payments WHERE id = $1")))
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-        .context("could not read the payment")?;
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM payments WHERE id = $1"
+    )))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .context("could not read the payment")?;
     row.as_ref().map(from_row).transpose()
 }
 
@@ -332,7 +334,10 @@ async fn confirm(
     }
     let now = db::now_text();
     let today = &now[..10];
-    let mut tx = pool.begin().await.context("could not start a transaction")?;
+    let mut tx = pool
+        .begin()
+        .await
+        .context("could not start a transaction")?;
     // Guards are built from PaymentStatus constants only, never from input: safe SQL.
     // The guarded update comes first: it takes the write lock (SQLite) or the row lock
     // (PostgreSQL), so that concurrent confirmations queue here and all but one find nothing

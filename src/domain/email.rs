@@ -51,7 +51,16 @@ mod tests {
             Email::parse("  Membre@Exemple.ORG ").unwrap().as_str(),
             "membre@exemple.org"
         );
-        for bad in ["", "membre", "@exemple.org", "a@b", "a b@c.org", "a@@c.org", "a\tb@c.org", "a@c.o\nrg"] {
+        for bad in [
+            "",
+            "membre",
+            "@exemple.org",
+            "a@b",
+            "a b@c.org",
+            "a@@c.org",
+            "a\tb@c.org",
+            "a@c.o\nrg",
+        ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
     }

@@ -46,7 +46,9 @@ impl Money {
         };
         let separators = digits.chars().filter(|c| matches!(c, '.' | ',')).count();
         let well_formed = separators <= 1
-            && digits.chars().all(|c| c.is_ascii_digit() || c == '.' || c == ',')
+            && digits
+                .chars()
+                .all(|c| c.is_ascii_digit() || c == '.' || c == ',')
             && digits.chars().any(|c| c.is_ascii_digit())
             && !digits.starts_with(['.', ',']);
         if !well_formed {
@@ -115,7 +117,7 @@ impl fmt::Display for Money {
         let units = (abs / 100).to_string();
         let mut grouped = String::with_capacity(units.len() + units.len() / 3);
         for (i, digit) in units.chars().enumerate() {
-            if i > 0 && (units.len() - i) % 3 == 0 {
+            if i > 0 && (units.len() - i).is_multiple_of(3) {
                 grouped.push(' ');
             }
             grouped.push(digit);
@@ -160,7 +162,10 @@ mod tests {
         assert_eq!(Money::parse_input("0"), Err(AmountError::Zero));
         assert_eq!(Money::parse_input("0,00"), Err(AmountError::Zero));
         assert_eq!(Money::parse_input("-5"), Err(AmountError::Negative));
-        assert_eq!(Money::parse_input("12,345"), Err(AmountError::TooManyDecimals));
+        assert_eq!(
+            Money::parse_input("12,345"),
+            Err(AmountError::TooManyDecimals)
+        );
         assert_eq!(Money::parse_input("douze"), Err(AmountError::NotANumber));
         assert_eq!(Money::parse_input("1.234,56"), Err(AmountError::NotANumber));
         assert_eq!(Money::parse_input("1e3"), Err(AmountError::NotANumber));

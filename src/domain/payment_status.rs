@@ -79,7 +79,16 @@ mod tests {
 
     #[test]
     fn every_status_round_trips() {
-        for s in [Created, Pending, Paid, Failed, Cancelled, Expired, Refunded, PartiallyRefunded] {
+        for s in [
+            Created,
+            Pending,
+            Paid,
+            Failed,
+            Cancelled,
+            Expired,
+            Refunded,
+            PartiallyRefunded,
+        ] {
             assert_eq!(PaymentStatus::parse(s.as_str()), Some(s));
         }
         assert_eq!(PaymentStatus::parse("bogus"), None);

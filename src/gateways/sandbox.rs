@@ -203,8 +203,9 @@ impl Gateway for SandboxGateway {
             .ok_or_else(|| NotificationError::Forged("unexpected signature format".into()))?;
         let expected = hex::decode(hex_signature)
             .map_err(|_| NotificationError::Forged("signature is not hex".into()))?;
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.webhook_secret.expose_secret().as_bytes())
-            .map_err(|_| NotificationError::Unverifiable(anyhow::anyhow!("unusable secret")))?;
+        let mut mac =
+            Hmac::<Sha256>::new_from_slice(self.webhook_secret.expose_secret().as_bytes())
+                .map_err(|_| NotificationError::Unverifiable(anyhow::anyhow!("unusable secret")))?;
         mac.update(notification.body);
         mac.verify_slice(&expected)
             .map_err(|_| NotificationError::Forged("signature does not match".into()))?;

@@ -376,7 +376,9 @@ async fn notify(emulator: Arc<Emulator>, payment: EmulatedPayment) {
                 status = %response.status(),
                 "sandbox notification refused; will retry"
             ),
-            Err(e) => tracing::warn!(attempt, error = %e, "sandbox notification failed; will retry"),
+            Err(e) => {
+                tracing::warn!(attempt, error = %e, "sandbox notification failed; will retry")
+            }
         }
     }
     tracing::error!(payment = %payment.id, "sandbox gave up notifying");

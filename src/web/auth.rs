@@ -108,7 +108,10 @@ pub struct LogoutForm {
     csrf_token: String,
 }
 
-pub async fn logout(session: Session, form: web::Form<LogoutForm>) -> Result<HttpResponse, AppError> {
+pub async fn logout(
+    session: Session,
+    form: web::Form<LogoutForm>,
+) -> Result<HttpResponse, AppError> {
     session.check_csrf(&form.csrf_token)?;
     session.clear();
     session.renew();

@@ -24,13 +24,19 @@ async fn the_ledger_shows_charges_and_receipts_and_balances() {
     let page = app.logged_in(MANAGER).await.get("/admin/ledger").await;
     assert_eq!(page.status, 200);
     for account in ["411", "756", "7068", "706", "707", "5112", "627"] {
-        assert!(page.body.contains(&format!("<td>{account}</td>")), "account {account}");
+        assert!(
+            page.body.contains(&format!("<td>{account}</td>")),
+            "account {account}"
+        );
     }
     assert!(page.body.contains("Paiement Sandbox"));
     // Charges 97,00 + 131,50 and the receipt 97,00: 325,50 on each side.
     assert_eq!(page.text_of("total-debit").as_deref(), Some("325,50 €"));
     assert_eq!(page.text_of("total-credit").as_deref(), Some("325,50 €"));
-    assert_eq!(page.text_of("balance-check").as_deref(), Some("Le journal est équilibré."));
+    assert_eq!(
+        page.text_of("balance-check").as_deref(),
+        Some("Le journal est équilibré.")
+    );
 
     let admin = app.logged_in(MANAGER).await.get("/admin").await;
     assert!(admin.body.contains("à jour"));

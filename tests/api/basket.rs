@@ -7,12 +7,18 @@ async fn the_basket_groups_charges_by_category_with_french_amounts_and_the_balan
     let page = browser.get("/basket").await;
     assert_eq!(page.status, 200);
     for caption in ["Cotisation", "Assurance", "Sorties", "Tee-shirts"] {
-        assert!(page.body.contains(&format!("<caption>{caption}</caption>")), "{caption}");
+        assert!(
+            page.body.contains(&format!("<caption>{caption}</caption>")),
+            "{caption}"
+        );
     }
     for amount in ["45,00 €", "21,50 €", "18,00 €", "12,50 €"] {
         assert!(page.body.contains(amount), "{amount} in the basket");
     }
-    assert_eq!(page.text_of("balance-title").as_deref(), Some("Reste à payer"));
+    assert_eq!(
+        page.text_of("balance-title").as_deref(),
+        Some("Reste à payer")
+    );
     assert_eq!(page.text_of("balance").as_deref(), Some("97,00 €"));
     // The pay form is pre-filled with what is owed, and offers the sandbox.
     assert!(page.body.contains("name=\"amount\""));

@@ -81,19 +81,52 @@ async fn a_member_logs_in_edits_the_amount_pays_in_the_sandbox_and_sees_the_paym
     std::fs::create_dir_all(&shots).ok();
 
     c.goto(&format!("{}/login", app.address)).await.unwrap();
-    c.find(Locator::Id("email")).await.unwrap().send_keys(MEMBER.0).await.unwrap();
-    c.find(Locator::Id("password")).await.unwrap().send_keys(MEMBER.1).await.unwrap();
-    c.find(Locator::Css("button.primary")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("email"))
+        .await
+        .unwrap()
+        .send_keys(MEMBER.0)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(MEMBER.1)
+        .await
+        .unwrap();
+    c.find(Locator::Css("button.primary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 
     let amount = c.wait().for_element(Locator::Id("amount")).await.unwrap();
-    assert_eq!(amount.prop("value").await.unwrap().as_deref(), Some("97,00"));
+    assert_eq!(
+        amount.prop("value").await.unwrap().as_deref(),
+        Some("97,00")
+    );
     std::fs::write(shots.join("basket.png"), c.screenshot().await.unwrap()).ok();
     amount.clear().await.unwrap();
     amount.send_keys("25,50").await.unwrap();
-    c.find(Locator::Id("pay-button")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Id("pay-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
 
-    let pay = c.wait().for_element(Locator::Id("sandbox-pay")).await.unwrap();
-    let shown = c.find(Locator::Id("sandbox-amount")).await.unwrap().text().await.unwrap();
+    let pay = c
+        .wait()
+        .for_element(Locator::Id("sandbox-pay"))
+        .await
+        .unwrap();
+    let shown = c
+        .find(Locator::Id("sandbox-amount"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(shown, "25,50 €");
     std::fs::write(shots.join("sandbox.png"), c.screenshot().await.unwrap()).ok();
     pay.click().await.unwrap();
@@ -109,15 +142,37 @@ async fn a_member_logs_in_edits_the_amount_pays_in_the_sandbox_and_sees_the_paym
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(confirmed, "the return page should end up confirming the payment");
+    assert!(
+        confirmed,
+        "the return page should end up confirming the payment"
+    );
     std::fs::write(shots.join("confirmed.png"), c.screenshot().await.unwrap()).ok();
 
     c.goto(&format!("{}/basket", app.address)).await.unwrap();
-    let balance = c.find(Locator::Id("balance")).await.unwrap().text().await.unwrap();
+    let balance = c
+        .find(Locator::Id("balance"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(balance, "71,50 €");
-    let payments = c.find(Locator::Id("payments")).await.unwrap().text().await.unwrap();
-    assert!(payments.contains("25,50 €") && payments.contains("Payé"), "{payments}");
-    std::fs::write(shots.join("basket-after.png"), c.screenshot().await.unwrap()).ok();
+    let payments = c
+        .find(Locator::Id("payments"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        payments.contains("25,50 €") && payments.contains("Payé"),
+        "{payments}"
+    );
+    std::fs::write(
+        shots.join("basket-after.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .ok();
     c.close().await.unwrap();
     std::fs::remove_dir_all(profile).ok();
 }

@@ -225,7 +225,13 @@ impl TestApp {
     }
 
     /// A notification as the sandbox would send it, signed (or not) with the given secret.
-    pub fn sandbox_event(&self, payment_id: &str, gateway_ref: &str, status: &str, amount: i64) -> Vec<u8> {
+    pub fn sandbox_event(
+        &self,
+        payment_id: &str,
+        gateway_ref: &str,
+        status: &str,
+        amount: i64,
+    ) -> Vec<u8> {
         serde_json::to_vec(&json!({
             "id": format!("evt_{}", uuid::Uuid::new_v4().simple()),
             "type": format!("payment.{status}"),
@@ -260,7 +266,12 @@ impl TestApp {
         if let Some(signature) = signature {
             request = request.header("X-Sandbox-Signature", signature);
         }
-        request.send().await.expect("notification").status().as_u16()
+        request
+            .send()
+            .await
+            .expect("notification")
+            .status()
+            .as_u16()
     }
 }
 
@@ -301,7 +312,11 @@ impl Browser {
         let token = form.csrf();
         self.post_form(
             "/login",
-            &[("email", email), ("password", password), ("csrf_token", &token)],
+            &[
+                ("email", email),
+                ("password", password),
+                ("csrf_token", &token),
+            ],
         )
         .await
     }
@@ -312,7 +327,11 @@ impl Browser {
         let token = basket.csrf();
         self.post_form(
             "/basket/pay",
-            &[("amount", amount), ("gateway", gateway), ("csrf_token", &token)],
+            &[
+                ("amount", amount),
+                ("gateway", gateway),
+                ("csrf_token", &token),
+            ],
         )
         .await
     }
@@ -322,14 +341,12 @@ impl Browser {
         let page = self.pay(amount, "sandbox").await;
         assert_eq!(page.status, 303, "pay should redirect: {}", page.body);
         let hosted = page.location.expect("a hosted page");
-        let id: String = sqlx::query(
-            "SELECT id FROM payments WHERE redirect_url = $1",
-        )
-        .bind(&hosted)
-        .fetch_one(&app.pool)
-        .await
-        .expect("the attempt behind the hosted page")
-        .get("id");
+        let id: String = sqlx::query("SELECT id FROM payments WHERE redirect_url = $1")
+            .bind(&hosted)
+            .fetch_one(&app.pool)
+            .await
+            .expect("the attempt behind the hosted page")
+            .get("id");
         (id, hosted)
     }
 }

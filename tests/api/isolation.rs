@@ -33,7 +33,10 @@ async fn a_payment_started_by_one_member_is_charged_to_them_only() {
     let member = app.logged_in(MEMBER).await.get("/basket").await;
     assert_eq!(member.text_of("balance").as_deref(), Some("97,00 €"));
     let member2_basket = member2.get("/basket").await;
-    assert_eq!(member2_basket.text_of("balance").as_deref(), Some("121,50 €"));
+    assert_eq!(
+        member2_basket.text_of("balance").as_deref(),
+        Some("121,50 €")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -51,7 +54,15 @@ async fn members_cannot_open_the_managers_pages() {
 async fn unknown_or_malformed_payment_ids_are_404() {
     let app = spawn_app().await;
     let member = app.logged_in(MEMBER).await;
-    for id in ["nope", "01900000-0000-7000-8000-000000000000", "%27%20OR%201%3D1"] {
-        assert_eq!(member.get(&format!("/payments/{id}")).await.status, 404, "{id}");
+    for id in [
+        "nope",
+        "01900000-0000-7000-8000-000000000000",
+        "%27%20OR%201%3D1",
+    ] {
+        assert_eq!(
+            member.get(&format!("/payments/{id}")).await.status,
+            404,
+            "{id}"
+        );
     }
 }

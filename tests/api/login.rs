@@ -25,7 +25,10 @@ async fn unknown_email_and_wrong_password_get_the_same_message() {
     assert_eq!(wrong_password.status, 401);
     assert_eq!(unknown.status, 401);
     let message = "Adresse e-mail ou mot de passe incorrect.";
-    assert_eq!(wrong_password.text_of("login-error").as_deref(), Some(message));
+    assert_eq!(
+        wrong_password.text_of("login-error").as_deref(),
+        Some(message)
+    );
     assert_eq!(unknown.text_of("login-error").as_deref(), Some(message));
     // The email typed is kept, the password is not.
     assert!(wrong_password.body.contains("value=\"membre@exemple.org\""));
@@ -79,7 +82,11 @@ async fn a_login_without_the_csrf_token_is_refused() {
     let forged = browser
         .post_form(
             "/login",
-            &[("email", MEMBER.0), ("password", MEMBER.1), ("csrf_token", "forged")],
+            &[
+                ("email", MEMBER.0),
+                ("password", MEMBER.1),
+                ("csrf_token", "forged"),
+            ],
         )
         .await;
     assert_eq!(forged.status, 403);
@@ -98,7 +105,10 @@ async fn session_cookie_is_httponly_and_lax_and_pages_carry_security_headers() {
         .to_string();
     assert!(cookie.contains("HttpOnly"), "{cookie}");
     assert!(cookie.contains("SameSite=Lax"), "{cookie}");
-    assert!(!cookie.contains("Secure"), "plain http must not set Secure: {cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http must not set Secure: {cookie}"
+    );
     let csp = page.headers["content-security-policy"].to_str().unwrap();
     assert!(csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'"));
     assert_eq!(page.headers["x-frame-options"], "DENY");

@@ -16,14 +16,22 @@ async fn paying_in_the_sandbox_records_the_payment_once_and_the_balance_drops() 
     assert_eq!(app.payment_status(&payment_id).await, "pending");
     let gateway_page = browser.get(&hosted).await;
     assert_eq!(gateway_page.status, 200);
-    assert_eq!(gateway_page.text_of("sandbox-amount").as_deref(), Some("30,00 €"));
+    assert_eq!(
+        gateway_page.text_of("sandbox-amount").as_deref(),
+        Some("30,00 €")
+    );
 
     // Before the gateway's notification, the return page only waits, whatever its URL says.
     let early = browser
-        .get(&format!("/payments/{payment_id}?status=succeeded&sandbox_payment=x"))
+        .get(&format!(
+            "/payments/{payment_id}?status=succeeded&sandbox_payment=x"
+        ))
         .await;
     assert_eq!(early.status, 200);
-    assert_eq!(early.text_of("payment-headline").as_deref(), Some("Confirmation en cours"));
+    assert_eq!(
+        early.text_of("payment-headline").as_deref(),
+        Some("Confirmation en cours")
+    );
     assert!(early.body.contains("http-equiv=\"refresh\""));
     assert_eq!(app.postings_for(&payment_id).await, (0, 0));
 
@@ -35,7 +43,10 @@ async fn paying_in_the_sandbox_records_the_payment_once_and_the_balance_drops() 
     app.wait_for_status(&payment_id, "paid").await;
 
     let done = browser.get(&return_url).await;
-    assert_eq!(done.text_of("payment-headline").as_deref(), Some("Paiement confirmé"));
+    assert_eq!(
+        done.text_of("payment-headline").as_deref(),
+        Some("Paiement confirmé")
+    );
     assert_eq!(done.text_of("payment-status").as_deref(), Some("Payé"));
     assert!(!done.body.contains("http-equiv=\"refresh\""));
 
@@ -153,7 +164,11 @@ async fn paying_without_the_csrf_token_is_refused_and_creates_nothing() {
     let forged = browser
         .post_form(
             "/basket/pay",
-            &[("amount", "10"), ("gateway", "sandbox"), ("csrf_token", "nope")],
+            &[
+                ("amount", "10"),
+                ("gateway", "sandbox"),
+                ("csrf_token", "nope"),
+            ],
         )
         .await;
     assert_eq!(forged.status, 403);
@@ -175,7 +190,11 @@ async fn refused_errored_and_abandoned_payments_are_shown_and_post_nothing() {
         assert_eq!(back.status, 303);
         app.wait_for_status(&id, status).await;
         let page = browser.get(&format!("/payments/{id}")).await;
-        assert_eq!(page.text_of("payment-headline").as_deref(), Some(headline), "{action}");
+        assert_eq!(
+            page.text_of("payment-headline").as_deref(),
+            Some(headline),
+            "{action}"
+        );
         assert_eq!(app.postings_for(&id).await, (0, 0), "{action}");
     }
     let basket = browser.get("/basket").await;
@@ -187,13 +206,20 @@ async fn refused_errored_and_abandoned_payments_are_shown_and_post_nothing() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_gateway_that_cannot_be_reached_leaves_a_clear_message_and_a_failed_attempt() {
-    let app = spawn_app_with(|s| s.sandbox.api_base = Some("http://127.0.0.1:9/sandbox/api".into())).await;
+    let app =
+        spawn_app_with(|s| s.sandbox.api_base = Some("http://127.0.0.1:9/sandbox/api".into()))
+            .await;
     let browser = app.logged_in(MEMBER).await;
     let page = browser.pay("10", "sandbox").await;
     assert_eq!(page.status, 502);
-    assert!(page.text_of("amount-error").unwrap().contains("ne répond pas"));
+    assert!(
+        page.text_of("amount-error")
+            .unwrap()
+            .contains("ne répond pas")
+    );
     assert_eq!(
-        app.count("SELECT COUNT(*) FROM payments WHERE status = 'failed'").await,
+        app.count("SELECT COUNT(*) FROM payments WHERE status = 'failed'")
+            .await,
         1
     );
 }
@@ -209,7 +235,13 @@ async fn the_sandbox_api_rejects_what_a_gateway_would_reject() {
     });
     let no_key = client.post(&url).json(&good).send().await.unwrap();
     assert_eq!(no_key.status(), 401);
-    let wrong_key = client.post(&url).bearer_auth("sk_wrong").json(&good).send().await.unwrap();
+    let wrong_key = client
+        .post(&url)
+        .bearer_auth("sk_wrong")
+        .json(&good)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(wrong_key.status(), 401);
     let bad_bodies = [
         serde_json::json!({"amount": "10.00", "currency": "EUR", "reference": "r", "return_url": "https://a.org", "notification_url": "https://a.org"}),

@@ -261,10 +261,14 @@ pub async fn pay(
         payment_id: payment.id.clone(),
         amount,
         currency: "EUR".into(),
-        description: format!("{} — {}", state.settings.association_name, current.user.full_name())
-            .chars()
-            .take(250)
-            .collect(),
+        description: format!(
+            "{} — {}",
+            state.settings.association_name,
+            current.user.full_name()
+        )
+        .chars()
+        .take(250)
+        .collect(),
         payer_email: current.user.email.clone(),
         payer_first_name: current.user.first_name.clone(),
         payer_last_name: current.user.last_name.clone(),
@@ -294,7 +298,13 @@ pub async fn pay(
                     "Le prestataire de paiement ne répond pas. Rien n'a été débité ; réessayez dans un instant."
                 }
             };
-            render_basket(&state, &current, StatusCode::BAD_GATEWAY, refuse(message.into())).await
+            render_basket(
+                &state,
+                &current,
+                StatusCode::BAD_GATEWAY,
+                refuse(message.into()),
+            )
+            .await
         }
     }
 }
