@@ -22,7 +22,7 @@ async fn the_basket_groups_charges_by_category_with_french_amounts_and_the_balan
     assert_eq!(page.text_of("balance").as_deref(), Some("97,00 €"));
     // The pay form is pre-filled with what is owed, and offers the sandbox.
     assert!(page.body.contains("name=\"amount\""));
-    assert!(page.body.contains("value=\"97,00\""));
+    assert_eq!(page.value_of("amount").as_deref(), Some("97,00"));
     assert!(page.body.contains("value=\"sandbox\""));
     assert!(page.body.contains("Aucun paiement pour le moment."));
 }
@@ -65,4 +65,21 @@ async fn seeding_the_demo_twice_adds_nothing() {
     );
     assert_eq!(before, (3, 7, 7));
     assert_eq!(before, after);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paying_more_than_owed_leaves_the_member_in_credit() {
+    let app = spawn_app().await;
+    let browser = app.logged_in(MEMBER).await;
+    let (id, hosted) = browser.start_payment(&app, "100").await;
+    browser.post_form(&hosted, &[("action", "pay")]).await;
+    app.wait_for_status(&id, "paid").await;
+    let page = browser.get("/basket").await;
+    assert_eq!(
+        page.text_of("balance-title").as_deref(),
+        Some("Vous êtes en crédit de")
+    );
+    assert_eq!(page.text_of("balance").as_deref(), Some("3,00 €"));
+    // Nothing is owed, so nothing is proposed.
+    assert_eq!(page.value_of("amount").as_deref(), Some(""));
 }

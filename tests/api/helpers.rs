@@ -107,6 +107,15 @@ impl Page {
         self.body[start..end].to_string()
     }
 
+    /// The value attribute of the element with this id (a form field).
+    pub fn value_of(&self, id: &str) -> Option<String> {
+        let html = scraper::Html::parse_document(&self.body);
+        let selector = scraper::Selector::parse(&format!("#{id}")).ok()?;
+        html.select(&selector)
+            .next()
+            .and_then(|e| e.value().attr("value").map(str::to_string))
+    }
+
     /// The visible text of the element with this id.
     pub fn text_of(&self, id: &str) -> Option<String> {
         let html = scraper::Html::parse_document(&self.body);
