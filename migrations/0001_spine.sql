@@ -31,6 +31,7 @@ CREATE TABLE payments (
     redirect_url TEXT,
     paid_amount_cents BIGINT,
     fee_cents BIGINT,
+    refunded_cents BIGINT NOT NULL DEFAULT 0,
     failure_reason TEXT,
     anomaly TEXT,
     created_at TEXT NOT NULL,
@@ -82,6 +83,20 @@ CREATE TABLE journal_lines (
     PRIMARY KEY (entry_id, line_no)
 );
 CREATE INDEX journal_lines_account ON journal_lines (account);
+
+-- Refunds asked by managers; the money moves (and is posted) when the gateway confirms it.
+CREATE TABLE refunds (
+    id TEXT PRIMARY KEY,
+    payment_id TEXT NOT NULL REFERENCES payments (id),
+    amount_cents BIGINT NOT NULL CHECK (amount_cents > 0),
+    status TEXT NOT NULL CHECK (status IN ('requested', 'pending', 'succeeded', 'failed')),
+    gateway_refund_id TEXT,
+    requested_by TEXT REFERENCES users (id),
+    failure_reason TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE UNIQUE INDEX refunds_gateway_id ON refunds (payment_id, gateway_refund_id);
 
 -- Every notification a gateway sent, verified or not: the audit trail.
 CREATE TABLE gateway_notifications (

@@ -163,6 +163,31 @@ pub fn receipt_entry(
     }
 }
 
+/// Money given back to a member: the member's account is debited again, the gateway's
+/// clearing account credited. The gateway's fee on the original payment stays an expense.
+pub fn refund_entry(
+    accounts: &ChartOfAccounts,
+    member_id: &str,
+    payment_id: &str,
+    label: &str,
+    amount: Money,
+    date: &str,
+    posting_key: &str,
+) -> Entry {
+    Entry {
+        journal: JOURNAL_RECEIPTS,
+        date: date.to_string(),
+        label: label.to_string(),
+        member_id: Some(member_id.to_string()),
+        payment_id: Some(payment_id.to_string()),
+        posting_key: posting_key.to_string(),
+        lines: vec![
+            Line::debit(&accounts.members, Some(member_id), label, amount),
+            Line::credit(&accounts.gateway_clearing, None, label, amount),
+        ],
+    }
+}
+
 /// One line of the journal as a manager reads it.
 #[derive(Debug, Clone)]
 pub struct JournalRow {

@@ -5,9 +5,11 @@ use anyhow::Context;
 use sqlx::{AssertSqlSafe, Row};
 
 use crate::config::ChartOfAccounts;
-use crate::db::{self, Pool};
+use crate::db::{self, Pool, Tx};
 use crate::domain::{Money, PaymentStatus};
-use crate::gateways::GatewayReport;
+use crate::gateways::{
+    Gateway, GatewayError, GatewayReport, RefundFact, RefundRequest, RefundStatus,
+};
 use crate::ledger::{self, Posted};
 
 #[derive(Debug, Clone)]
@@ -188,14 +190,14 @@ pub async fn mark_failed(pool: &Pool, id: &str, reason: &str) -> anyhow::Result<
 /// What applying a gateway's report did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
-    /// The payment was confirmed now: journal entry and basket line written.
+    /// Money moved now: a capture or a refund was posted to the journal and the basket.
     Posted { payment_id: String },
     /// The payment moved to another status (refused, cancelled, pending...).
     Moved {
         payment_id: String,
         status: PaymentStatus,
     },
-    /// Already in that state: a duplicate, a replay or a lost race. Nothing written.
+    /// Nothing new: a duplicate, a replay or a lost race. Nothing written.
     Unchanged { payment_id: String },
     /// No attempt of ours matches.
     UnknownPayment,
@@ -220,14 +222,18 @@ impl Applied {
             Applied::Moved { status, .. } => format!("status:{}", status.as_str()),
             Applied::Unchanged { .. } => "duplicate".into(),
             Applied::UnknownPayment => "unknown_payment".into(),
-            Applied::Flagged { anomaly, .. } => format!("flagged:{anomaly}"),
+            Applied::Flagged { anomaly, .. } => {
+                format!("flagged:{}", anomaly.split(':').next().unwrap_or(anomaly))
+            }
         }
     }
 }
 
-/// The one writer of payment state from a gateway's verified report. A confirmation moves the
-/// attempt to `paid`, posts the receipt in the journal and the payment line in the basket in
-/// one transaction; guarded updates and unique posting keys make a second posting impossible.
+/// The one writer of payment state from a gateway's verified report (a notification, a
+/// fetch by the sweep or the return page, a refund answer). In one transaction that first
+/// locks the payment: the status moves along its guarded transitions, each new capture posts
+/// its receipt entry and basket line, each new refund its reverse entry and basket line.
+/// Unique posting keys make a second posting of the same capture or refund impossible.
 pub async fn apply_report(
     pool: &Pool,
     accounts: &ChartOfAccounts,
@@ -242,48 +248,153 @@ pub async fn apply_report(
     let Some(payment) = payment.filter(|p| p.gateway == gateway) else {
         return Ok(Applied::UnknownPayment);
     };
-
     if let Some(anomaly) = mismatch(&payment, report) {
-        flag(pool, &payment.id, &anomaly).await?;
-        return Ok(Applied::Flagged {
+        return flagged(pool, &payment.id, anomaly).await;
+    }
+
+    let now = db::now_text();
+    let mut tx = pool
+        .begin()
+        .await
+        .context("could not start a transaction")?;
+    // Written first: it takes SQLite's write lock or PostgreSQL's row lock, so concurrent
+    // reports about one payment queue here and each sees what the previous one wrote.
+    sqlx::query("UPDATE payments SET updated_at = $2 WHERE id = $1")
+        .bind(&payment.id)
+        .bind(&now)
+        .execute(&mut *tx)
+        .await
+        .context("could not lock the payment")?;
+    let row = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM payments WHERE id = $1"
+    )))
+    .bind(&payment.id)
+    .fetch_one(&mut *tx)
+    .await
+    .context("could not read the payment")?;
+    let current = from_row(&row)?;
+    let mut status = current.status;
+    let mut posted = false;
+
+    let confirms = report.status == PaymentStatus::Paid || !report.captures.is_empty();
+    if confirms {
+        if matches!(
+            status,
+            PaymentStatus::Failed | PaymentStatus::Cancelled | PaymentStatus::Expired
+        ) {
+            tx.rollback().await.ok();
+            let anomaly = format!(
+                "paid_after_close: the gateway confirmed {} for an attempt already {}",
+                report.amount,
+                status.as_str()
+            );
+            return flagged(pool, &payment.id, anomaly).await;
+        }
+        if let Some(anomaly) = capture_problem(report) {
+            tx.rollback().await.ok();
+            return flagged(pool, &payment.id, anomaly).await;
+        }
+        let label = format!("Paiement {gateway_label}");
+        let today = &now[..10];
+        for capture in &report.captures {
+            let fee = capture.fee.unwrap_or(Money::ZERO);
+            let mut entry = ledger::receipt_entry(
+                accounts,
+                &payment.member_id,
+                &payment.id,
+                &label,
+                capture.amount,
+                fee,
+                today,
+            );
+            entry.posting_key = format!("capture:{}:{}", payment.id, capture.id);
+            if ledger::post(&mut tx, &entry).await? == Posted::AlreadyPosted {
+                continue;
+            }
+            insert_basket_line(
+                &mut tx,
+                &payment,
+                "payment",
+                &label,
+                capture.amount,
+                &entry.posting_key,
+                &now,
+            )
+            .await?;
+            sqlx::query(
+                "UPDATE payments SET paid_amount_cents = COALESCE(paid_amount_cents, 0) + $2,                  fee_cents = CASE WHEN $3 < 0 THEN fee_cents ELSE COALESCE(fee_cents, 0) + $3 END                  WHERE id = $1",
+            )
+            .bind(&payment.id)
+            .bind(capture.amount.cents())
+            .bind(capture.fee.map(Money::cents))
+            .execute(&mut *tx)
+            .await
+            .context("could not total the captures")?;
+            posted = true;
+        }
+        if status.is_open() {
+            set_status(&mut tx, &payment.id, PaymentStatus::Paid, &now).await?;
+            sqlx::query("UPDATE payments SET paid_at = $2 WHERE id = $1")
+                .bind(&payment.id)
+                .bind(&now)
+                .execute(&mut *tx)
+                .await
+                .context("could not date the payment")?;
+            status = PaymentStatus::Paid;
+        }
+    } else if report.status != status
+        && report.status.allowed_sources().contains(&status)
+        && matches!(
+            report.status,
+            PaymentStatus::Pending
+                | PaymentStatus::Failed
+                | PaymentStatus::Cancelled
+                | PaymentStatus::Expired
+        )
+    {
+        set_status(&mut tx, &payment.id, report.status, &now).await?;
+        status = report.status;
+        tx.commit().await.context("could not commit the status")?;
+        return Ok(Applied::Moved {
             payment_id: payment.id,
-            anomaly,
+            status,
         });
     }
 
-    match report.status {
-        PaymentStatus::Paid => confirm(pool, accounts, &payment, gateway_label, report).await,
-        PaymentStatus::Created => Ok(Applied::Unchanged {
-            payment_id: payment.id,
-        }),
-        target => {
-            let done = sqlx::query(AssertSqlSafe(format!(
-                "UPDATE payments SET status = $2, gateway_ref = COALESCE(gateway_ref, $3), \
-                 updated_at = $4 WHERE id = $1 AND {}",
-                guard(target)
-            )))
-            .bind(&payment.id)
-            .bind(target.as_str())
-            .bind(&report.gateway_ref)
-            .bind(db::now_text())
-            .execute(pool)
-            .await
-            .context("could not update the payment status")?;
-            Ok(if done.rows_affected() == 1 {
-                Applied::Moved {
-                    payment_id: payment.id,
-                    status: target,
-                }
-            } else {
-                Applied::Unchanged {
-                    payment_id: payment.id,
-                }
-            })
+    if !report.refunds.is_empty() {
+        match post_refunds(
+            &mut tx,
+            accounts,
+            &payment,
+            status,
+            gateway_label,
+            &report.refunds,
+            &now,
+        )
+        .await?
+        {
+            Ok(any) => posted |= any,
+            Err(anomaly) => {
+                tx.rollback().await.ok();
+                return flagged(pool, &payment.id, anomaly).await;
+            }
         }
     }
+    tx.commit()
+        .await
+        .context("could not commit the gateway's report")?;
+    Ok(if posted {
+        Applied::Posted {
+            payment_id: payment.id,
+        }
+    } else {
+        Applied::Unchanged {
+            payment_id: payment.id,
+        }
+    })
 }
 
-/// Reference, currency, mode and (for a confirmation) amount must match the attempt.
+/// Reference, currency, mode and amount must match the attempt.
 fn mismatch(payment: &Payment, report: &GatewayReport) -> Option<String> {
     if let Some(known) = &payment.gateway_ref
         && known != &report.gateway_ref
@@ -301,12 +412,14 @@ fn mismatch(payment: &Payment, report: &GatewayReport) -> Option<String> {
     }
     if report.live == payment.test_mode {
         return Some(format!(
-            "mode_mismatch: a {} notification for a {} attempt",
+            "mode_mismatch: a {} report for a {} attempt",
             if report.live { "live" } else { "test" },
             if payment.test_mode { "test" } else { "live" }
         ));
     }
-    if report.status == PaymentStatus::Paid && report.amount != payment.amount {
+    if report.amount != payment.amount
+        && (report.status == PaymentStatus::Paid || !report.captures.is_empty())
+    {
         return Some(format!(
             "amount_mismatch: the gateway reported {} paid for an attempt of {}",
             report.amount, payment.amount
@@ -315,109 +428,181 @@ fn mismatch(payment: &Payment, report: &GatewayReport) -> Option<String> {
     None
 }
 
-async fn confirm(
-    pool: &Pool,
+/// Captures must add up to at most the amount, with fees between zero and what was captured.
+fn capture_problem(report: &GatewayReport) -> Option<String> {
+    let total: Money = report.captures.iter().map(|c| c.amount).sum();
+    if total > report.amount {
+        return Some(format!(
+            "capture_exceeds_amount: {total} captured for a payment of {}",
+            report.amount
+        ));
+    }
+    report.captures.iter().find_map(|c| {
+        let fee = c.fee.unwrap_or(Money::ZERO);
+        (!c.amount.is_positive() || fee.cents() < 0 || fee > c.amount).then(|| {
+            format!(
+                "capture_out_of_range: capture {} of {} with a fee of {fee}",
+                c.id, c.amount
+            )
+        })
+    })
+}
+
+/// Posts the refunds not yet posted; Err(anomaly) when they do not add up.
+async fn post_refunds(
+    tx: &mut Tx<'_>,
     accounts: &ChartOfAccounts,
     payment: &Payment,
+    status: PaymentStatus,
     gateway_label: &str,
-    report: &GatewayReport,
-) -> anyhow::Result<Applied> {
-    let paid = report.amount;
-    let fee = report.fee.unwrap_or(Money::ZERO);
-    if fee.cents() < 0 || fee > paid {
-        let anomaly = format!("fee_out_of_range: fee {fee} for {paid} paid");
-        flag(pool, &payment.id, &anomaly).await?;
-        return Ok(Applied::Flagged {
-            payment_id: payment.id.clone(),
-            anomaly,
-        });
+    refunds: &[RefundFact],
+    now: &str,
+) -> anyhow::Result<Result<bool, String>> {
+    if !matches!(
+        status,
+        PaymentStatus::Paid | PaymentStatus::PartiallyRefunded | PaymentStatus::Refunded
+    ) {
+        return Ok(Err(format!(
+            "refund_before_payment: the gateway reported a refund of an attempt still {}",
+            status.as_str()
+        )));
     }
-    let now = db::now_text();
-    let today = &now[..10];
-    let mut tx = pool
-        .begin()
-        .await
-        .context("could not start a transaction")?;
-    // Guards are built from PaymentStatus constants only, never from input: safe SQL.
-    // The guarded update comes first: it takes the write lock (SQLite) or the row lock
-    // (PostgreSQL), so that concurrent confirmations queue here and all but one find nothing
-    // left to do.
-    let moved = sqlx::query(AssertSqlSafe(format!(
-        "UPDATE payments SET status = 'paid', paid_amount_cents = $2, fee_cents = $3, \
-         gateway_ref = COALESCE(gateway_ref, $4), paid_at = $5, updated_at = $5 \
-         WHERE id = $1 AND {}",
-        guard(PaymentStatus::Paid)
-    )))
+    let row = sqlx::query(
+        "SELECT COALESCE(paid_amount_cents, 0) AS paid, refunded_cents FROM payments WHERE id = $1",
+    )
     .bind(&payment.id)
-    .bind(paid.cents())
-    .bind(report.fee.map(Money::cents))
-    .bind(&report.gateway_ref)
-    .bind(&now)
-    .execute(&mut *tx)
+    .fetch_one(&mut **tx)
     .await
-    .context("could not mark the payment paid")?;
-    if moved.rows_affected() == 0 {
-        tx.rollback().await.ok();
-        let current = find(pool, &payment.id)
-            .await?
-            .context("the payment vanished")?;
-        return if current.status == PaymentStatus::Paid
-            || current.status == PaymentStatus::Refunded
-            || current.status == PaymentStatus::PartiallyRefunded
-        {
-            Ok(Applied::Unchanged {
-                payment_id: payment.id.clone(),
-            })
+    .context("could not read the payment totals")?;
+    let paid = Money::from_cents(row.try_get("paid")?);
+    let mut refunded = Money::from_cents(row.try_get("refunded_cents")?);
+    let label = format!("Remboursement {gateway_label}");
+    let mut posted = false;
+    for refund in refunds {
+        let posting_key = format!("refund:{}:{}", payment.id, refund.id);
+        if !refund.amount.is_positive() || refunded + refund.amount > paid {
+            // Already posted refunds are skipped below; only new money is checked.
+            let known = sqlx::query("SELECT 1 FROM journal_entries WHERE posting_key = $1")
+                .bind(&posting_key)
+                .fetch_optional(&mut **tx)
+                .await
+                .context("could not look a refund up")?;
+            if known.is_none() {
+                return Ok(Err(format!(
+                    "refund_exceeds_payment: refund {} of {} with {refunded} already refunded of {paid}",
+                    refund.id, refund.amount
+                )));
+            }
+            continue;
+        }
+        let entry = ledger::refund_entry(
+            accounts,
+            &payment.member_id,
+            &payment.id,
+            &label,
+            refund.amount,
+            &now[..10],
+            &posting_key,
+        );
+        if ledger::post(tx, &entry).await? == Posted::AlreadyPosted {
+            continue;
+        }
+        insert_basket_line(
+            tx,
+            payment,
+            "refund",
+            &label,
+            refund.amount,
+            &posting_key,
+            now,
+        )
+        .await?;
+        refunded = refunded + refund.amount;
+        sqlx::query(
+            "UPDATE refunds SET status = 'succeeded', updated_at = $3              WHERE payment_id = $1 AND gateway_refund_id = $2",
+        )
+        .bind(&payment.id)
+        .bind(&refund.id)
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .context("could not mark the refund succeeded")?;
+        posted = true;
+    }
+    if posted {
+        let target = if refunded >= paid {
+            PaymentStatus::Refunded
         } else {
-            let anomaly = format!(
-                "paid_after_close: the gateway confirmed {paid} for an attempt already {}",
-                current.status.as_str()
-            );
-            flag(pool, &payment.id, &anomaly).await?;
-            Ok(Applied::Flagged {
-                payment_id: payment.id.clone(),
-                anomaly,
-            })
+            PaymentStatus::PartiallyRefunded
         };
+        sqlx::query(AssertSqlSafe(format!(
+            "UPDATE payments SET status = $2, refunded_cents = $3, updated_at = $4              WHERE id = $1 AND {}",
+            guard(target)
+        )))
+        .bind(&payment.id)
+        .bind(target.as_str())
+        .bind(refunded.cents())
+        .bind(now)
+        .execute(&mut **tx)
+        .await
+        .context("could not mark the payment refunded")?;
     }
+    Ok(Ok(posted))
+}
 
-    let label = format!("Paiement {gateway_label}");
-    let entry = ledger::receipt_entry(
-        accounts,
-        &payment.member_id,
-        &payment.id,
-        &label,
-        paid,
-        fee,
-        today,
-    );
-    if ledger::post(&mut tx, &entry).await? == Posted::AlreadyPosted {
-        // Cannot happen while the guard holds; refuse to write half of a posting if it does.
-        tx.rollback().await.ok();
-        return Ok(Applied::Unchanged {
-            payment_id: payment.id.clone(),
-        });
-    }
+async fn insert_basket_line(
+    tx: &mut Tx<'_>,
+    payment: &Payment,
+    kind: &str,
+    label: &str,
+    amount: Money,
+    posting_key: &str,
+    now: &str,
+) -> anyhow::Result<()> {
     sqlx::query(
         "INSERT INTO basket_lines (id, member_id, kind, category, label, amount_cents, payment_id, \
-         posting_key, occurred_on, created_at) VALUES ($1, $2, 'payment', 'payment', $3, $4, $5, $6, $7, $8)",
+         posting_key, occurred_on, created_at) VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(db::new_id())
     .bind(&payment.member_id)
-    .bind(&label)
-    .bind(paid.cents())
+    .bind(kind)
+    .bind(label)
+    .bind(amount.cents())
     .bind(&payment.id)
-    .bind(&entry.posting_key)
-    .bind(today)
-    .bind(&now)
-    .execute(&mut *tx)
+    .bind(posting_key)
+    .bind(&now[..10])
+    .bind(now)
+    .execute(&mut **tx)
     .await
-    .context("could not write the basket payment line")?;
-    tx.commit()
-        .await
-        .context("could not commit the payment confirmation")?;
-    Ok(Applied::Posted {
-        payment_id: payment.id.clone(),
+    .context("could not write the basket line")?;
+    Ok(())
+}
+
+/// A guarded transition inside the caller's transaction.
+async fn set_status(
+    tx: &mut Tx<'_>,
+    id: &str,
+    target: PaymentStatus,
+    now: &str,
+) -> anyhow::Result<bool> {
+    let done = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE payments SET status = $2, updated_at = $3 WHERE id = $1 AND {}",
+        guard(target)
+    )))
+    .bind(id)
+    .bind(target.as_str())
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .context("could not change the payment status")?;
+    Ok(done.rows_affected() == 1)
+}
+
+async fn flagged(pool: &Pool, id: &str, anomaly: String) -> anyhow::Result<Applied> {
+    flag(pool, id, &anomaly).await?;
+    Ok(Applied::Flagged {
+        payment_id: id.to_string(),
+        anomaly,
     })
 }
 
@@ -447,4 +632,229 @@ async fn flag(pool: &Pool, id: &str, anomaly: &str) -> anyhow::Result<()> {
         .await
         .context("could not flag the payment")?;
     Ok(())
+}
+
+/// Why a manager's refund or cancellation was not done.
+#[derive(Debug, thiserror::Error)]
+pub enum ActionError {
+    #[error("{0}")]
+    NotAllowed(String),
+    #[error(transparent)]
+    Gateway(#[from] GatewayError),
+    #[error(transparent)]
+    Unexpected(#[from] anyhow::Error),
+}
+
+/// A refund asked by a manager: checked, recorded, asked of the gateway (never inside a
+/// transaction), then posted through the one writer once the gateway says it succeeded.
+pub async fn request_refund(
+    pool: &Pool,
+    accounts: &ChartOfAccounts,
+    gateway: &dyn Gateway,
+    payment_id: &str,
+    amount: Money,
+    requested_by: &str,
+) -> Result<RefundStatus, ActionError> {
+    let payment = find(pool, payment_id)
+        .await?
+        .ok_or_else(|| ActionError::NotAllowed("Paiement introuvable.".into()))?;
+    if !matches!(
+        payment.status,
+        PaymentStatus::Paid | PaymentStatus::PartiallyRefunded
+    ) {
+        return Err(ActionError::NotAllowed(format!(
+            "Seul un paiement encaissé peut être remboursé (celui-ci est « {} »).",
+            payment.status.label_fr()
+        )));
+    }
+    let capabilities = gateway.capabilities();
+    if !capabilities.refund {
+        return Err(ActionError::NotAllowed(
+            "Ce prestataire ne permet pas de rembourser depuis obole.".into(),
+        ));
+    }
+    let in_flight: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) FROM refunds          WHERE payment_id = $1 AND status IN ('requested', 'pending')",
+    )
+    .bind(&payment.id)
+    .fetch_one(pool)
+    .await
+    .context("could not read refunds in progress")?;
+    let paid = payment.paid_amount.unwrap_or(Money::ZERO);
+    let refunded: i64 = sqlx::query_scalar("SELECT refunded_cents FROM payments WHERE id = $1")
+        .bind(&payment.id)
+        .fetch_one(pool)
+        .await
+        .context("could not read the refunded total")?;
+    let refundable = paid - Money::from_cents(refunded) - Money::from_cents(in_flight);
+    if !amount.is_positive() || amount > refundable {
+        return Err(ActionError::NotAllowed(format!(
+            "Le remboursement doit être compris entre 0,01 € et {refundable}."
+        )));
+    }
+    if amount < refundable && !capabilities.partial_refund {
+        return Err(ActionError::NotAllowed(
+            "Ce prestataire ne permet que le remboursement total.".into(),
+        ));
+    }
+    let gateway_ref = payment
+        .gateway_ref
+        .clone()
+        .ok_or_else(|| ActionError::NotAllowed("Paiement sans référence prestataire.".into()))?;
+    let refund_id = db::new_id();
+    let now = db::now_text();
+    sqlx::query(
+        "INSERT INTO refunds (id, payment_id, amount_cents, status, requested_by, created_at, updated_at) \
+         VALUES ($1, $2, $3, 'requested', $4, $5, $5)",
+    )
+    .bind(&refund_id)
+    .bind(&payment.id)
+    .bind(amount.cents())
+    .bind(requested_by)
+    .bind(&now)
+    .execute(pool)
+    .await
+    .context("could not record the refund request")?;
+    let capture_ids = capture_ids(pool, &payment.id).await?;
+    let request = RefundRequest {
+        payment_id: payment.id.clone(),
+        gateway_ref,
+        capture_ids,
+        amount,
+        currency: payment.currency.clone(),
+        idempotency_key: refund_id.clone(),
+    };
+    let outcome = match gateway.refund(&request).await {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            sqlx::query(
+                "UPDATE refunds SET status = 'failed', failure_reason = $2, updated_at = $3 WHERE id = $1",
+            )
+            .bind(&refund_id)
+            .bind(error.to_string())
+            .bind(db::now_text())
+            .execute(pool)
+            .await
+            .context("could not record the refund failure")?;
+            return Err(error.into());
+        }
+    };
+    let status_text = match outcome.status {
+        RefundStatus::Succeeded => "pending",
+        RefundStatus::Pending => "pending",
+        RefundStatus::Failed => "failed",
+    };
+    sqlx::query(
+        "UPDATE refunds SET gateway_refund_id = $2, status = $3, updated_at = $4 WHERE id = $1",
+    )
+    .bind(&refund_id)
+    .bind(&outcome.refund_id)
+    .bind(status_text)
+    .bind(db::now_text())
+    .execute(pool)
+    .await
+    .context("could not record the gateway's refund")?;
+    if outcome.status == RefundStatus::Succeeded {
+        let report = GatewayReport {
+            gateway_ref: request.gateway_ref.clone(),
+            reference: Some(payment.id.clone()),
+            status: payment.status,
+            amount: payment.amount,
+            currency: payment.currency.clone(),
+            live: !payment.test_mode,
+            event_id: None,
+            captures: Vec::new(),
+            refunds: vec![RefundFact {
+                id: outcome.refund_id,
+                amount: outcome.amount,
+            }],
+        };
+        apply_report(
+            pool,
+            accounts,
+            gateway.id(),
+            gateway.display_name(),
+            &report,
+        )
+        .await?;
+    }
+    Ok(outcome.status)
+}
+
+/// The ids of the captures posted for a payment, oldest first.
+async fn capture_ids(pool: &Pool, payment_id: &str) -> anyhow::Result<Vec<String>> {
+    let prefix = format!("capture:{payment_id}:");
+    let keys: Vec<String> = sqlx::query_scalar(
+        "SELECT posting_key FROM basket_lines WHERE payment_id = $1 AND kind = 'payment' \
+         ORDER BY created_at, id",
+    )
+    .bind(payment_id)
+    .fetch_all(pool)
+    .await
+    .context("could not list the captures")?;
+    Ok(keys
+        .into_iter()
+        .filter_map(|k| k.strip_prefix(&prefix).map(str::to_string))
+        .collect())
+}
+
+/// Cancels an unpaid request at the gateway, then here.
+pub async fn request_cancel(
+    pool: &Pool,
+    gateway: &dyn Gateway,
+    payment_id: &str,
+) -> Result<(), ActionError> {
+    let payment = find(pool, payment_id)
+        .await?
+        .ok_or_else(|| ActionError::NotAllowed("Paiement introuvable.".into()))?;
+    if !payment.status.is_open() {
+        return Err(ActionError::NotAllowed(format!(
+            "Seule une demande non payée peut être annulée (celle-ci est « {} »).",
+            payment.status.label_fr()
+        )));
+    }
+    if !gateway.capabilities().cancel {
+        return Err(ActionError::NotAllowed(
+            "Ce prestataire ne permet pas d'annuler une demande : elle expirera d'elle-même."
+                .into(),
+        ));
+    }
+    if let Some(gateway_ref) = &payment.gateway_ref {
+        gateway.cancel(gateway_ref).await?;
+    }
+    close(pool, payment_id, PaymentStatus::Cancelled).await?;
+    Ok(())
+}
+
+/// Closes an open attempt (cancelled or expired) with a guarded transition.
+pub async fn close(pool: &Pool, id: &str, target: PaymentStatus) -> anyhow::Result<bool> {
+    let done = sqlx::query(AssertSqlSafe(format!(
+        "UPDATE payments SET status = $2, updated_at = $3 WHERE id = $1 AND {}",
+        guard(target)
+    )))
+    .bind(id)
+    .bind(target.as_str())
+    .bind(db::now_text())
+    .execute(pool)
+    .await
+    .context("could not close the payment")?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Open attempts created before `cutoff`, oldest first.
+pub async fn list_open_before(
+    pool: &Pool,
+    cutoff: &str,
+    limit: i64,
+) -> anyhow::Result<Vec<Payment>> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM payments WHERE status IN ('created', 'pending') AND created_at < $1 \
+         ORDER BY created_at LIMIT $2"
+    )))
+    .bind(cutoff)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .context("could not list open payments")?;
+    rows.iter().map(from_row).collect()
 }

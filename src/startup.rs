@@ -22,7 +22,7 @@ use sqlx::Row;
 use crate::config::Settings;
 use crate::db::{self, Pool};
 use crate::gateways::Registry;
-use crate::sandbox::Emulator;
+use crate::sandbox::Emulators;
 use crate::web::{self as routes, AppState};
 
 pub struct Application {
@@ -61,7 +61,7 @@ impl Application {
         let emulator = settings
             .sandbox
             .emulator
-            .then(|| web::Data::new(Emulator::new(&settings.sandbox, &base_url, http)));
+            .then(|| Emulators::new(&settings, &base_url, http));
         let secure_cookies = base_url.starts_with("https://");
         let workers = settings
             .workers
@@ -91,10 +91,8 @@ impl Application {
                 .app_data(form_config())
                 .app_data(web::PayloadConfig::new(256 * 1024))
                 .configure(routes::routes);
-            if let Some(emulator) = &emulator {
-                app = app
-                    .app_data(emulator.clone())
-                    .configure(crate::sandbox::routes);
+            if let Some(emulators) = &emulator {
+                app = app.configure(|cfg| emulators.configure(cfg));
             }
             app.default_service(web::to(not_found))
         })

@@ -13,20 +13,44 @@ use async_trait::async_trait;
 use crate::config::Settings;
 use crate::domain::{Money, PaymentStatus};
 
+/// What a gateway can do, for the back office, the README and the contract tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Capabilities {
+    pub refund: bool,
+    pub partial_refund: bool,
+    /// An unpaid request can be cancelled at the gateway.
+    pub cancel: bool,
+    /// The gateway's API reports its fees, so the journal books them.
+    pub fees: bool,
+    pub saved_cards: bool,
+    pub installments: bool,
+    /// How a notification is proved authentic.
+    pub verification: &'static str,
+}
+
 /// What obole asks a gateway for when a member clicks "pay".
 #[derive(Debug, Clone)]
 pub struct CheckoutRequest {
-    /// obole's attempt id, given to the gateway as its reference.
+    /// obole's attempt id, given to the gateway as its reference (metadata / reference field).
     pub payment_id: String,
     pub amount: Money,
     pub currency: String,
+    /// What is paid, for the gateway's page and receipts (at most 250 characters).
     pub description: String,
     pub payer_email: String,
     pub payer_first_name: String,
     pub payer_last_name: String,
+    /// Where the member comes back after paying (proves nothing).
     pub return_url: String,
+    /// Where the member comes back when they give up ("back").
     pub cancel_url: String,
+    /// Where the member comes back when the gateway failed.
+    pub error_url: String,
     pub notification_url: String,
+    /// Pay in this many monthly terms (2 to 4), where the gateway and the manager allow it.
+    pub installments: Option<u8>,
+    /// True only when every basket line paid is a donation (HelloAsso's `containsDonation`).
+    pub contains_donation: bool,
 }
 
 /// The payment created at the gateway, and where to send the member.
@@ -36,19 +60,80 @@ pub struct Checkout {
     pub redirect_url: String,
 }
 
+/// Money the gateway actually received for a payment: each capture is posted once, keyed by
+/// its id (a payment in installments has one capture per term paid).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Capture {
+    pub id: String,
+    pub amount: Money,
+    /// The gateway's fee on this capture, when its API reports it.
+    pub fee: Option<Money>,
+}
+
+/// Money the gateway gave back; each refund is posted once, keyed by its id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundFact {
+    pub id: String,
+    pub amount: Money,
+}
+
 /// Facts about a payment that obole has verified came from the gateway.
 #[derive(Debug, Clone)]
 pub struct GatewayReport {
     pub gateway_ref: String,
-    /// obole's attempt id as the gateway echoes it back.
+    /// obole's attempt id as the gateway echoes it back (None: find it by `gateway_ref`).
     pub reference: Option<String>,
+    /// Pending, Paid, Failed, Cancelled or Expired; obole derives refunded states itself.
     pub status: PaymentStatus,
-    /// What the gateway says was paid (or asked for, while unpaid).
+    /// The total the payment is for at the gateway (checked against the attempt).
     pub amount: Money,
     pub currency: String,
-    pub fee: Option<Money>,
     pub live: bool,
     pub event_id: Option<String>,
+    /// Settled money; empty until the gateway reports the payment paid.
+    pub captures: Vec<Capture>,
+    /// Succeeded refunds only.
+    pub refunds: Vec<RefundFact>,
+}
+
+impl GatewayReport {
+    /// A report of a payment paid at once: one capture, keyed by the gateway's reference.
+    pub fn paid_in_full(mut self, fee: Option<Money>) -> GatewayReport {
+        self.status = PaymentStatus::Paid;
+        self.captures = vec![Capture {
+            id: self.gateway_ref.clone(),
+            amount: self.amount,
+            fee,
+        }];
+        self
+    }
+}
+
+/// A refund a manager asked for.
+#[derive(Debug, Clone)]
+pub struct RefundRequest {
+    pub payment_id: String,
+    pub gateway_ref: String,
+    /// The captures of the payment (some gateways refund a capture, not the payment).
+    pub capture_ids: Vec<String>,
+    pub amount: Money,
+    pub currency: String,
+    /// Sent as the gateway's idempotency key where it has one: a retried refund is not doubled.
+    pub idempotency_key: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RefundStatus {
+    Pending,
+    Succeeded,
+    Failed,
+}
+
+#[derive(Debug, Clone)]
+pub struct RefundOutcome {
+    pub refund_id: String,
+    pub amount: Money,
+    pub status: RefundStatus,
 }
 
 /// A notification as received: the raw bytes are what signatures cover.
@@ -73,6 +158,8 @@ pub enum GatewayError {
     Rejected(String),
     #[error("the gateway could not be reached or answered unexpectedly")]
     Unavailable(#[source] anyhow::Error),
+    #[error("this gateway cannot {0}")]
+    Unsupported(&'static str),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,15 +181,21 @@ pub trait Gateway: Send + Sync {
     fn id(&self) -> &'static str;
     fn display_name(&self) -> &'static str;
     fn test_mode(&self) -> bool;
+    fn capabilities(&self) -> Capabilities;
     async fn create_payment(&self, request: &CheckoutRequest) -> Result<Checkout, GatewayError>;
     /// Proves a notification authentic (signature, or a fresh fetch from the gateway's API)
-    /// and reports what it says.
+    /// and reports what it says. `Ok(None)`: authentic, but about nothing obole tracks.
     async fn verify_notification(
         &self,
         notification: &IncomingNotification<'_>,
-    ) -> Result<GatewayReport, NotificationError>;
+    ) -> Result<Option<GatewayReport>, NotificationError>;
     /// Asks the gateway for the current state of a payment.
     async fn fetch_payment(&self, gateway_ref: &str) -> Result<GatewayReport, GatewayError>;
+    async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError>;
+    /// Cancels an unpaid request at the gateway, where it allows it.
+    async fn cancel(&self, _gateway_ref: &str) -> Result<(), GatewayError> {
+        Err(GatewayError::Unsupported("cancel a payment request"))
+    }
 }
 
 /// The gateways enabled on this portal, in the order members see them.

@@ -10,8 +10,9 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::{
-    Checkout, CheckoutRequest, Gateway, GatewayError, GatewayReport, IncomingNotification,
-    NotificationError,
+    Capabilities, Checkout, CheckoutRequest, Gateway, GatewayError, GatewayReport,
+    IncomingNotification, NotificationError, RefundFact, RefundOutcome, RefundRequest,
+    RefundStatus,
 };
 use crate::config::SandboxSettings;
 use crate::domain::{Money, PaymentStatus};
@@ -33,6 +34,7 @@ struct SandboxCreatePayment<'a> {
     description: &'a str,
     customer_email: &'a str,
     return_url: &'a str,
+    error_url: &'a str,
     cancel_url: &'a str,
     notification_url: &'a str,
 }
@@ -49,6 +51,21 @@ struct SandboxPayment {
     livemode: bool,
     #[serde(default)]
     hosted_url: Option<String>,
+    #[serde(default)]
+    refunds: Vec<SandboxRefund>,
+}
+
+#[derive(Deserialize)]
+struct SandboxRefund {
+    id: String,
+    amount: i64,
+    status: String,
+}
+
+#[derive(Serialize)]
+struct SandboxCreateRefund<'a> {
+    payment: &'a str,
+    amount: i64,
 }
 
 #[derive(Deserialize)]
@@ -95,15 +112,30 @@ impl From<SandboxStatus> for PaymentStatus {
 
 impl SandboxPayment {
     fn into_report(self, event_id: Option<String>) -> GatewayReport {
-        GatewayReport {
+        let status = PaymentStatus::from(self.status);
+        let report = GatewayReport {
             gateway_ref: self.id,
             reference: Some(self.reference),
-            status: self.status.into(),
+            status,
             amount: Money::from_cents(self.amount),
             currency: self.currency,
-            fee: self.fee.map(Money::from_cents),
             live: self.livemode,
             event_id,
+            captures: Vec::new(),
+            refunds: self
+                .refunds
+                .into_iter()
+                .filter(|r| r.status == "succeeded")
+                .map(|r| RefundFact {
+                    id: r.id,
+                    amount: Money::from_cents(r.amount),
+                })
+                .collect(),
+        };
+        if status == PaymentStatus::Paid {
+            report.paid_in_full(self.fee.map(Money::from_cents))
+        } else {
+            report
         }
     }
 }
@@ -123,25 +155,32 @@ impl SandboxGateway {
     }
 
     async fn read_payment(response: reqwest::Response) -> Result<SandboxPayment, GatewayError> {
-        let status = response.status();
-        if status.is_success() {
-            return response
-                .json::<SandboxPayment>()
-                .await
-                .context("unreadable sandbox payment")
-                .map_err(GatewayError::Unavailable);
-        }
-        let body = response.text().await.unwrap_or_default();
-        if status.is_client_error() {
-            let message = serde_json::from_str::<SandboxErrorBody>(&body)
-                .map(|b| b.error.message)
-                .unwrap_or_else(|_| format!("HTTP {status}"));
-            Err(GatewayError::Rejected(message))
-        } else {
-            Err(GatewayError::Unavailable(anyhow::anyhow!(
-                "sandbox answered HTTP {status}"
-            )))
-        }
+        read_json(response).await
+    }
+}
+
+/// The body of a 2xx answer, or the sandbox's error message for a 4xx.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, GatewayError> {
+    let status = response.status();
+    if status.is_success() {
+        return response
+            .json::<T>()
+            .await
+            .context("unreadable sandbox answer")
+            .map_err(GatewayError::Unavailable);
+    }
+    let body = response.text().await.unwrap_or_default();
+    if status.is_client_error() {
+        let message = serde_json::from_str::<SandboxErrorBody>(&body)
+            .map(|b| b.error.message)
+            .unwrap_or_else(|_| format!("HTTP {status}"));
+        Err(GatewayError::Rejected(message))
+    } else {
+        Err(GatewayError::Unavailable(anyhow::anyhow!(
+            "sandbox answered HTTP {status}"
+        )))
     }
 }
 
@@ -159,6 +198,18 @@ impl Gateway for SandboxGateway {
         true
     }
 
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            refund: true,
+            partial_refund: true,
+            cancel: true,
+            fees: true,
+            saved_cards: false,
+            installments: false,
+            verification: "HMAC-SHA256 of the raw body (X-Sandbox-Signature)",
+        }
+    }
+
     #[tracing::instrument(skip_all, fields(payment_id = %request.payment_id))]
     async fn create_payment(&self, request: &CheckoutRequest) -> Result<Checkout, GatewayError> {
         let body = SandboxCreatePayment {
@@ -168,6 +219,7 @@ impl Gateway for SandboxGateway {
             description: &request.description,
             customer_email: &request.payer_email,
             return_url: &request.return_url,
+            error_url: &request.error_url,
             cancel_url: &request.cancel_url,
             notification_url: &request.notification_url,
         };
@@ -194,7 +246,7 @@ impl Gateway for SandboxGateway {
     async fn verify_notification(
         &self,
         notification: &IncomingNotification<'_>,
-    ) -> Result<GatewayReport, NotificationError> {
+    ) -> Result<Option<GatewayReport>, NotificationError> {
         let signature = notification
             .header(SIGNATURE_HEADER)
             .ok_or_else(|| NotificationError::Forged("no signature".into()))?;
@@ -211,7 +263,7 @@ impl Gateway for SandboxGateway {
             .map_err(|_| NotificationError::Forged("signature does not match".into()))?;
         let event: SandboxEvent = serde_json::from_slice(notification.body)
             .map_err(|e| NotificationError::Malformed(e.to_string()))?;
-        Ok(event.data.into_report(Some(event.id)))
+        Ok(Some(event.data.into_report(Some(event.id))))
     }
 
     async fn fetch_payment(&self, gateway_ref: &str) -> Result<GatewayReport, GatewayError> {
@@ -224,6 +276,47 @@ impl Gateway for SandboxGateway {
             .context("sandbox API unreachable")
             .map_err(GatewayError::Unavailable)?;
         Ok(Self::read_payment(response).await?.into_report(None))
+    }
+
+    async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError> {
+        let response = self
+            .http
+            .post(format!("{}/v1/refunds", self.api_base))
+            .bearer_auth(self.api_key.expose_secret())
+            .header("Idempotency-Key", &request.idempotency_key)
+            .json(&SandboxCreateRefund {
+                payment: &request.gateway_ref,
+                amount: request.amount.cents(),
+            })
+            .send()
+            .await
+            .context("sandbox API unreachable")
+            .map_err(GatewayError::Unavailable)?;
+        let refund: SandboxRefund = read_json(response).await?;
+        Ok(RefundOutcome {
+            refund_id: refund.id,
+            amount: Money::from_cents(refund.amount),
+            status: match refund.status.as_str() {
+                "succeeded" => RefundStatus::Succeeded,
+                "failed" => RefundStatus::Failed,
+                _ => RefundStatus::Pending,
+            },
+        })
+    }
+
+    async fn cancel(&self, gateway_ref: &str) -> Result<(), GatewayError> {
+        let response = self
+            .http
+            .post(format!(
+                "{}/v1/payments/{gateway_ref}/cancel",
+                self.api_base
+            ))
+            .bearer_auth(self.api_key.expose_secret())
+            .send()
+            .await
+            .context("sandbox API unreachable")
+            .map_err(GatewayError::Unavailable)?;
+        Self::read_payment(response).await.map(|_| ())
     }
 }
 

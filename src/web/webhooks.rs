@@ -45,7 +45,19 @@ pub async fn receive(
         body: &body,
     };
     let report = match gateway.verify_notification(&incoming).await {
-        Ok(report) => report,
+        Ok(Some(report)) => report,
+        Ok(None) => {
+            let _ = notifications::set_verdict(
+                &state.pool,
+                &notification_id,
+                "ignored",
+                Some("authentic, about nothing obole tracks"),
+                None,
+                None,
+            )
+            .await;
+            return HttpResponse::Ok().body("ignored");
+        }
         Err(error) => {
             let (response, verdict) = match &error {
                 NotificationError::Forged(_) => (HttpResponse::Unauthorized(), "rejected"),

@@ -273,8 +273,11 @@ pub async fn pay(
         payer_first_name: current.user.first_name.clone(),
         payer_last_name: current.user.last_name.clone(),
         return_url: page.clone(),
-        cancel_url: page,
+        cancel_url: page.clone(),
+        error_url: page,
         notification_url: format!("{}/webhooks/{}", state.base_url, gateway.id()),
+        installments: None,
+        contains_donation: false,
     };
     match gateway.create_payment(&request).await {
         Ok(checkout) => {
@@ -291,7 +294,7 @@ pub async fn pay(
             tracing::warn!(payment_id = %payment.id, error = ?error, "gateway refused to create the payment");
             payments::mark_failed(&state.pool, &payment.id, &error.to_string()).await?;
             let message = match error {
-                GatewayError::Rejected(_) => {
+                GatewayError::Rejected(_) | GatewayError::Unsupported(_) => {
                     "Le prestataire de paiement a refusé cette demande. Essayez un autre moyen de paiement ou un autre montant."
                 }
                 GatewayError::Unavailable(_) => {
