@@ -53,6 +53,18 @@ pub async fn find_active(pool: &Pool, id: &str) -> anyhow::Result<Option<User>> 
         .context("could not read the user")
 }
 
+/// A user by id, active or not (for managers' pages).
+pub async fn find_any(pool: &Pool, id: &str) -> anyhow::Result<Option<User>> {
+    let row = sqlx::query("SELECT id, email, role, first_name, last_name FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .context("could not load the user")?;
+    row.map(|r| user_from_row(&r))
+        .transpose()
+        .context("could not read the user")
+}
+
 pub struct NewUser<'a> {
     pub email: &'a Email,
     pub password: SecretString,

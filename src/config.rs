@@ -33,6 +33,9 @@ pub struct Settings {
     pub gateways: Vec<String>,
     pub sandbox: SandboxSettings,
     pub accounts: ChartOfAccounts,
+    pub reconcile: ReconcileSettings,
+    /// Timeout of every call to a gateway, in milliseconds.
+    pub gateway_timeout_ms: u64,
     /// Login throttling: failures allowed per account and per address in the window.
     pub login_max_failures_per_account: i64,
     pub login_max_failures_per_address: i64,
@@ -53,6 +56,32 @@ pub struct SandboxSettings {
     pub webhook_secret: SecretString,
     /// Delays between the emulator's notification attempts, in milliseconds.
     pub notify_retry_ms: Vec<u64>,
+}
+
+/// The reconciliation sweep of open payment attempts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ReconcileSettings {
+    /// Seconds between sweeps; 0 turns the background sweep off (`obole reconcile` still works).
+    pub interval_secs: u64,
+    /// Attempts still open this long after creation are asked about at their gateway.
+    pub pending_after_secs: i64,
+    /// Attempts still unpaid this long after creation are cancelled (where the gateway allows)
+    /// and marked expired.
+    pub expire_after_secs: i64,
+    /// Attempts looked at per sweep.
+    pub batch: i64,
+}
+
+impl Default for ReconcileSettings {
+    fn default() -> Self {
+        ReconcileSettings {
+            interval_secs: 300,
+            pending_after_secs: 15 * 60,
+            expire_after_secs: 2 * 24 * 3600,
+            batch: 500,
+        }
+    }
 }
 
 /// Accounts of the association's chart (French plan comptable associatif by default).
@@ -122,6 +151,8 @@ impl Default for Settings {
             gateways: vec!["sandbox".into()],
             sandbox: SandboxSettings::default(),
             accounts: ChartOfAccounts::default(),
+            reconcile: ReconcileSettings::default(),
+            gateway_timeout_ms: 20_000,
             login_max_failures_per_account: 5,
             login_max_failures_per_address: 30,
             login_throttle_window_secs: 15 * 60,

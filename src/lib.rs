@@ -8,6 +8,7 @@ pub mod gateways;
 pub mod ledger;
 pub mod notifications;
 pub mod payments;
+pub mod reconcile;
 pub mod sandbox;
 pub mod startup;
 pub mod web;

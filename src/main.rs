@@ -24,6 +24,8 @@ enum Command {
     Demo,
     /// Apply database migrations and exit.
     Migrate,
+    /// Ask gateways about open payment attempts once, expire abandoned ones, and exit.
+    Reconcile,
     /// Create a user (the password is read from OBOLE_NEW_PASSWORD).
     CreateUser {
         #[arg(long)]
@@ -65,6 +67,31 @@ async fn main() -> anyhow::Result<()> {
             }
             println!();
             app.run_until_stopped().await?;
+            Ok(())
+        }
+        Command::Reconcile => {
+            let pool = db::connect(&settings.database_url, settings.db_max_connections).await?;
+            db::migrate(&pool).await?;
+            let base_url = settings
+                .base_url
+                .clone()
+                .unwrap_or_else(|| format!("http://{}:{}", settings.host, settings.port));
+            let http = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_millis(
+                    settings.gateway_timeout_ms,
+                ))
+                .build()?;
+            let gateways = obole::gateways::Registry::from_settings(&settings, &base_url, http)?;
+            let counts = obole::reconcile::run_once(&pool, &gateways, &settings).await?;
+            println!(
+                "checked {} open attempts: {} posted, {} moved, {} expired, {} flagged, {} errors",
+                counts.checked,
+                counts.posted,
+                counts.moved,
+                counts.expired,
+                counts.flagged,
+                counts.errors
+            );
             Ok(())
         }
         Command::Migrate => {

@@ -77,3 +77,41 @@ pub async fn set_verdict(
     .context("could not record the notification verdict")?;
     Ok(())
 }
+
+#[derive(Debug, Clone)]
+pub struct StoredNotification {
+    pub received_at: String,
+    pub verdict: String,
+    pub detail: Option<String>,
+    pub event_id: Option<String>,
+    pub headers: String,
+    pub body: String,
+}
+
+/// The notifications received about a payment, oldest first.
+pub async fn list_for_payment(
+    pool: &Pool,
+    payment_id: &str,
+) -> anyhow::Result<Vec<StoredNotification>> {
+    use sqlx::Row;
+    let rows = sqlx::query(
+        "SELECT received_at, verdict, detail, event_id, headers, body FROM gateway_notifications \
+         WHERE payment_id = $1 ORDER BY received_at, id",
+    )
+    .bind(payment_id)
+    .fetch_all(pool)
+    .await
+    .context("could not list notifications")?;
+    rows.iter()
+        .map(|r| {
+            Ok(StoredNotification {
+                received_at: r.try_get("received_at")?,
+                verdict: r.try_get("verdict")?,
+                detail: r.try_get("detail")?,
+                event_id: r.try_get("event_id")?,
+                headers: r.try_get("headers")?,
+                body: r.try_get("body")?,
+            })
+        })
+        .collect()
+}

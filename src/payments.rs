@@ -27,11 +27,14 @@ pub struct Payment {
     pub failure_reason: Option<String>,
     pub anomaly: Option<String>,
     pub created_at: String,
+    pub updated_at: String,
     pub paid_at: Option<String>,
+    pub refunded: Money,
 }
 
 const COLUMNS: &str = "id, member_id, gateway, amount_cents, currency, status, test_mode, \
-    gateway_ref, paid_amount_cents, fee_cents, failure_reason, anomaly, created_at, paid_at";
+    gateway_ref, paid_amount_cents, fee_cents, failure_reason, anomaly, created_at, updated_at, \
+    paid_at, refunded_cents";
 
 fn from_row(row: &sqlx::any::AnyRow) -> anyhow::Result<Payment> {
     let status: String = row.try_get("status")?;
@@ -54,7 +57,9 @@ fn from_row(row: &sqlx::any::AnyRow) -> anyhow::Result<Payment> {
         failure_reason: row.try_get("failure_reason")?,
         anomaly: row.try_get("anomaly")?,
         created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
         paid_at: row.try_get("paid_at")?,
+        refunded: Money::from_cents(row.try_get("refunded_cents")?),
     })
 }
 
@@ -126,6 +131,50 @@ pub async fn list_for_member(pool: &Pool, member_id: &str) -> anyhow::Result<Vec
     .await
     .context("could not list the payments")?;
     rows.iter().map(from_row).collect()
+}
+
+/// The latest attempts of every member, for managers.
+pub async fn list_recent(pool: &Pool, limit: i64) -> anyhow::Result<Vec<Payment>> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM payments ORDER BY created_at DESC, id DESC LIMIT $1"
+    )))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .context("could not list payments")?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Asks the gateway about an open attempt and applies what it says: the member's return,
+/// or a manager's look, is only a trigger; the gateway's authenticated answer is the proof.
+pub async fn refresh_from_gateway(
+    pool: &Pool,
+    accounts: &ChartOfAccounts,
+    gateway: &dyn Gateway,
+    payment: &Payment,
+) -> anyhow::Result<Option<Applied>> {
+    let Some(gateway_ref) = payment.gateway_ref.as_deref() else {
+        return Ok(None);
+    };
+    if !payment.status.is_open() {
+        return Ok(None);
+    }
+    match gateway.fetch_payment(gateway_ref).await {
+        Ok(report) => Ok(Some(
+            apply_report(
+                pool,
+                accounts,
+                gateway.id(),
+                gateway.display_name(),
+                &report,
+            )
+            .await?,
+        )),
+        Err(error) => {
+            tracing::info!(payment_id = %payment.id, error = ?error, "could not ask the gateway");
+            Ok(None)
+        }
+    }
 }
 
 /// Payments a manager should look at.
@@ -857,4 +906,35 @@ pub async fn list_open_before(
     .await
     .context("could not list open payments")?;
     rows.iter().map(from_row).collect()
+}
+
+#[derive(Debug, Clone)]
+pub struct Refund {
+    pub amount: Money,
+    pub status: String,
+    pub gateway_refund_id: Option<String>,
+    pub failure_reason: Option<String>,
+    pub created_at: String,
+}
+
+pub async fn list_refunds(pool: &Pool, payment_id: &str) -> anyhow::Result<Vec<Refund>> {
+    let rows = sqlx::query(
+        "SELECT amount_cents, status, gateway_refund_id, failure_reason, created_at FROM refunds \
+         WHERE payment_id = $1 ORDER BY created_at, id",
+    )
+    .bind(payment_id)
+    .fetch_all(pool)
+    .await
+    .context("could not list refunds")?;
+    rows.iter()
+        .map(|r| {
+            Ok(Refund {
+                amount: Money::from_cents(r.try_get("amount_cents")?),
+                status: r.try_get("status")?,
+                gateway_refund_id: r.try_get("gateway_refund_id")?,
+                failure_reason: r.try_get("failure_reason")?,
+                created_at: r.try_get("created_at")?,
+            })
+        })
+        .collect()
 }

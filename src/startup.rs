@@ -52,7 +52,7 @@ impl Application {
             .to_string();
         let session_key = session_key(&pool, &settings).await?;
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(20))
+            .timeout(Duration::from_millis(settings.gateway_timeout_ms))
             .connect_timeout(Duration::from_secs(5))
             .user_agent(concat!("obole/", env!("CARGO_PKG_VERSION")))
             .build()
@@ -66,9 +66,11 @@ impl Application {
         let workers = settings
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let settings = Arc::new(settings);
+        crate::reconcile::spawn(pool.clone(), gateways.clone(), settings.clone());
         let state = web::Data::new(AppState {
             pool: pool.clone(),
-            settings: Arc::new(settings),
+            settings,
             base_url: base_url.clone(),
             gateways,
         });

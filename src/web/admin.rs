@@ -4,10 +4,16 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
+use serde::Deserialize;
+
+use crate::accounts;
 use crate::basket::{self, MemberBalance};
+use crate::domain::{Money, PaymentStatus};
+use crate::gateways::{Capabilities, GatewayError, RefundStatus};
 use crate::ledger::{self, Journal};
-use crate::payments::{self, Payment};
-use crate::web::{AppError, AppState, Layout, ManagerUser, render};
+use crate::notifications::{self, StoredNotification};
+use crate::payments::{self, ActionError, Payment};
+use crate::web::{AppError, AppState, Layout, ManagerUser, SessionExt, render, see_other};
 
 #[derive(Template)]
 #[template(path = "admin/dashboard.html")]
@@ -15,6 +21,7 @@ struct DashboardView {
     layout: Layout,
     members: Vec<MemberBalance>,
     flagged: Vec<Payment>,
+    recent: Vec<Payment>,
     total_owed: String,
 }
 
@@ -24,6 +31,7 @@ pub async fn dashboard(
 ) -> Result<HttpResponse, AppError> {
     let members = basket::member_balances(&state.pool).await?;
     let flagged = payments::list_flagged(&state.pool).await?;
+    let recent = payments::list_recent(&state.pool, 50).await?;
     let total_owed = members
         .iter()
         .map(|m| m.balance)
@@ -34,6 +42,7 @@ pub async fn dashboard(
         layout: current.layout(&state),
         members,
         flagged,
+        recent,
         total_owed,
     };
     Ok(render(StatusCode::OK, &view))
@@ -59,4 +68,189 @@ pub async fn ledger(
         journal,
     };
     Ok(render(StatusCode::OK, &view))
+}
+
+#[derive(Template)]
+#[template(path = "admin/payment.html")]
+struct PaymentDetailView {
+    layout: Layout,
+    payment: Payment,
+    member: String,
+    gateway_name: String,
+    capabilities: Option<Capabilities>,
+    refundable: Money,
+    refunds: Vec<payments::Refund>,
+    notifications: Vec<StoredNotification>,
+    form_error: Option<String>,
+    refund_amount: String,
+}
+
+async fn payment_detail_view(
+    state: &AppState,
+    current: &crate::web::CurrentUser,
+    id: &str,
+    form_error: Option<String>,
+    refund_amount: Option<String>,
+) -> Result<PaymentDetailView, AppError> {
+    let payment = payments::find(&state.pool, id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let member = accounts::find_any(&state.pool, &payment.member_id)
+        .await?
+        .map_or_else(String::new, |u| format!("{} ({})", u.full_name(), u.email));
+    let gateway = state.gateways.get(&payment.gateway);
+    let refunds = payments::list_refunds(&state.pool, &payment.id).await?;
+    let in_flight: Money = refunds
+        .iter()
+        .filter(|r| r.status == "requested" || r.status == "pending")
+        .map(|r| r.amount)
+        .sum();
+    let refundable = if matches!(
+        payment.status,
+        PaymentStatus::Paid | PaymentStatus::PartiallyRefunded
+    ) {
+        payment.paid_amount.unwrap_or(Money::ZERO) - payment.refunded - in_flight
+    } else {
+        Money::ZERO
+    };
+    Ok(PaymentDetailView {
+        layout: current.layout(state),
+        member,
+        gateway_name: gateway.map_or_else(|| payment.gateway.clone(), |g| g.display_name().into()),
+        capabilities: gateway.map(|g| g.capabilities()),
+        refund_amount: refund_amount.unwrap_or_else(|| refundable.to_input_string()),
+        refundable,
+        refunds,
+        notifications: notifications::list_for_payment(&state.pool, &payment.id).await?,
+        payment,
+        form_error,
+    })
+}
+
+pub async fn payment_detail(
+    state: web::Data<AppState>,
+    ManagerUser(current): ManagerUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let view = payment_detail_view(&state, &current, &id, None, None).await?;
+    Ok(render(StatusCode::OK, &view))
+}
+
+#[derive(Deserialize)]
+pub struct RefundForm {
+    #[serde(default)]
+    amount: String,
+    #[serde(default)]
+    csrf_token: String,
+}
+
+pub async fn refund(
+    state: web::Data<AppState>,
+    ManagerUser(current): ManagerUser,
+    id: web::Path<String>,
+    form: web::Form<RefundForm>,
+) -> Result<HttpResponse, AppError> {
+    current.session.check_csrf(&form.csrf_token)?;
+    let payment = payments::find(&state.pool, &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let gateway = state
+        .gateways
+        .get(&payment.gateway)
+        .cloned()
+        .ok_or_else(|| AppError::BadRequest("Ce prestataire n'est plus activé.".into()))?;
+    let refused = |status: StatusCode, message: String| {
+        let state = state.clone();
+        let current = &current;
+        let typed = form.amount.chars().take(40).collect::<String>();
+        async move {
+            let view =
+                payment_detail_view(&state, current, &id, Some(message), Some(typed)).await?;
+            Ok::<_, AppError>(render(status, &view))
+        }
+    };
+    let amount = match Money::parse_input(&form.amount) {
+        Ok(amount) => amount,
+        Err(e) => return refused(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()).await,
+    };
+    match payments::request_refund(
+        &state.pool,
+        &state.settings.accounts,
+        gateway.as_ref(),
+        &payment.id,
+        amount,
+        &current.user.id,
+    )
+    .await
+    {
+        Ok(status) => {
+            tracing::info!(payment_id = %payment.id, by = %current.user.id, amount = amount.cents(), "refund requested");
+            current.session.set_flash(
+                "info",
+                &match status {
+                    RefundStatus::Succeeded => format!("Remboursement de {amount} effectué."),
+                    RefundStatus::Pending => format!(
+                        "Remboursement de {amount} demandé ; il sera enregistré quand le prestataire le confirmera."
+                    ),
+                    RefundStatus::Failed => format!("Le prestataire a refusé le remboursement de {amount}."),
+                },
+            );
+            Ok(see_other(&format!("/admin/payments/{}", payment.id)))
+        }
+        Err(ActionError::NotAllowed(message)) => {
+            refused(StatusCode::UNPROCESSABLE_ENTITY, message).await
+        }
+        Err(ActionError::Gateway(error)) => {
+            refused(StatusCode::BAD_GATEWAY, gateway_message(&error)).await
+        }
+        Err(ActionError::Unexpected(error)) => Err(AppError::Unexpected(error)),
+    }
+}
+
+fn gateway_message(error: &GatewayError) -> String {
+    match error {
+        GatewayError::Rejected(message) => format!("Le prestataire a refusé : {message}"),
+        GatewayError::Unavailable(_) => {
+            "Le prestataire ne répond pas ; rien n'a été enregistré. Réessayez dans un instant."
+                .into()
+        }
+        GatewayError::Unsupported(what) => format!("Ce prestataire ne permet pas de {what}."),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf_token: String,
+}
+
+pub async fn cancel(
+    state: web::Data<AppState>,
+    ManagerUser(current): ManagerUser,
+    id: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, AppError> {
+    current.session.check_csrf(&form.csrf_token)?;
+    let payment = payments::find(&state.pool, &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let gateway = state
+        .gateways
+        .get(&payment.gateway)
+        .cloned()
+        .ok_or_else(|| AppError::BadRequest("Ce prestataire n'est plus activé.".into()))?;
+    let outcome = payments::request_cancel(&state.pool, gateway.as_ref(), &payment.id).await;
+    let (status, message) = match outcome {
+        Ok(()) => {
+            current
+                .session
+                .set_flash("info", "Demande de paiement annulée.");
+            return Ok(see_other(&format!("/admin/payments/{}", payment.id)));
+        }
+        Err(ActionError::NotAllowed(message)) => (StatusCode::UNPROCESSABLE_ENTITY, message),
+        Err(ActionError::Gateway(error)) => (StatusCode::BAD_GATEWAY, gateway_message(&error)),
+        Err(ActionError::Unexpected(error)) => return Err(AppError::Unexpected(error)),
+    };
+    let view = payment_detail_view(&state, &current, &id, Some(message), None).await?;
+    Ok(render(status, &view))
 }

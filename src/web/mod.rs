@@ -47,6 +47,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/payments/{id}", web::get().to(member::payment::show))
         .route("/admin", web::get().to(admin::dashboard))
         .route("/admin/ledger", web::get().to(admin::ledger))
+        .route("/admin/payments/{id}", web::get().to(admin::payment_detail))
+        .route("/admin/payments/{id}/refund", web::post().to(admin::refund))
+        .route("/admin/payments/{id}/cancel", web::post().to(admin::cancel))
         .route("/webhooks/{gateway}", web::post().to(webhooks::receive))
         .route("/static/obole.css", web::get().to(stylesheet))
         .route("/healthz", web::get().to(healthz));

@@ -3,6 +3,7 @@
 mod admin;
 mod basket;
 mod browser;
+mod contract;
 mod helpers;
 mod isolation;
 mod login;

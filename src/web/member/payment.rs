@@ -6,8 +6,11 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use super::basket::status_class;
+use crate::db;
 use crate::domain::PaymentStatus;
 use crate::payments;
+
+const RECHECK_AFTER_SECS: i64 = 4;
 use crate::web::{AppError, AppState, CurrentUser, Layout, render};
 
 #[derive(Template)]
@@ -28,9 +31,30 @@ pub async fn show(
     current: CurrentUser,
     id: web::Path<String>,
 ) -> Result<HttpResponse, AppError> {
-    let payment = payments::find_for_member(&state.pool, &id, &current.user.id)
+    let mut payment = payments::find_for_member(&state.pool, &id, &current.user.id)
         .await?
         .ok_or(AppError::NotFound)?;
+    // While waiting, ask the gateway now and then (the page refreshes every 2 seconds): a lost
+    // or late notification does not leave the member waiting for the sweep.
+    let quiet_since = db::format_timestamp(
+        time::OffsetDateTime::now_utc() - time::Duration::seconds(RECHECK_AFTER_SECS),
+    );
+    if payment.status.is_open()
+        && payment.updated_at <= quiet_since
+        && let Some(gateway) = state.gateways.get(&payment.gateway)
+        && payments::refresh_from_gateway(
+            &state.pool,
+            &state.settings.accounts,
+            gateway.as_ref(),
+            &payment,
+        )
+        .await?
+        .is_some()
+    {
+        payment = payments::find_for_member(&state.pool, &id, &current.user.id)
+            .await?
+            .ok_or(AppError::NotFound)?;
+    }
     let amount = payment.paid_amount.unwrap_or(payment.amount);
     let (headline, detail) = match payment.status {
         PaymentStatus::Created | PaymentStatus::Pending => (
