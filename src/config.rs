@@ -32,6 +32,10 @@ pub struct Settings {
     /// Gateways offered to members, in this order.
     pub gateways: Vec<String>,
     pub sandbox: SandboxSettings,
+    pub helloasso: crate::gateways::helloasso::HelloAssoSettings,
+    pub stripe: crate::gateways::stripe::StripeSettings,
+    pub mollie: crate::gateways::mollie::MollieSettings,
+    pub payplug: crate::gateways::payplug::PayPlugSettings,
     pub accounts: ChartOfAccounts,
     pub reconcile: ReconcileSettings,
     /// Timeout of every call to a gateway, in milliseconds.
@@ -150,6 +154,10 @@ impl Default for Settings {
             pay_ceiling_cents: None,
             gateways: vec!["sandbox".into()],
             sandbox: SandboxSettings::default(),
+            helloasso: Default::default(),
+            stripe: Default::default(),
+            mollie: Default::default(),
+            payplug: Default::default(),
             accounts: ChartOfAccounts::default(),
             reconcile: ReconcileSettings::default(),
             gateway_timeout_ms: 20_000,

@@ -4,7 +4,11 @@
 //! gateway's wire format, and the gateway's answers and notifications into a [`GatewayReport`]
 //! (verified facts), mapping statuses in one exhaustive place.
 
+pub mod helloasso;
+pub mod mollie;
+pub mod payplug;
 pub mod sandbox;
+pub mod stripe;
 
 use std::sync::Arc;
 
@@ -215,6 +219,26 @@ impl Registry {
             match id.as_str() {
                 "sandbox" => gateways.push(Arc::new(sandbox::SandboxGateway::new(
                     &settings.sandbox,
+                    base_url,
+                    http.clone(),
+                ))),
+                "helloasso" => gateways.push(Arc::new(helloasso::HelloAssoGateway::new(
+                    settings,
+                    base_url,
+                    http.clone(),
+                ))),
+                "stripe" => gateways.push(Arc::new(stripe::StripeGateway::new(
+                    settings,
+                    base_url,
+                    http.clone(),
+                ))),
+                "mollie" => gateways.push(Arc::new(mollie::MollieGateway::new(
+                    settings,
+                    base_url,
+                    http.clone(),
+                ))),
+                "payplug" => gateways.push(Arc::new(payplug::PayPlugGateway::new(
+                    settings,
                     base_url,
                     http.clone(),
                 ))),

@@ -3,7 +3,11 @@
 //! the hosted page's four buttons and a test-control endpoint (see `common`).
 
 pub mod common;
+mod helloasso;
+mod mollie;
 mod obole_sandbox;
+mod payplug;
+mod stripe;
 
 use actix_web::web;
 
@@ -15,6 +19,10 @@ use crate::config::Settings;
 #[derive(Clone)]
 pub struct Emulators {
     sandbox: web::Data<obole_sandbox::Emulator>,
+    helloasso: web::Data<helloasso::Emulator>,
+    stripe: web::Data<stripe::Emulator>,
+    mollie: web::Data<mollie::Emulator>,
+    payplug: web::Data<payplug::Emulator>,
 }
 
 impl Emulators {
@@ -25,11 +33,27 @@ impl Emulators {
                 public_base,
                 http.clone(),
             )),
+            helloasso: web::Data::new(helloasso::Emulator::new(
+                settings,
+                public_base,
+                http.clone(),
+            )),
+            stripe: web::Data::new(stripe::Emulator::new(settings, public_base, http.clone())),
+            mollie: web::Data::new(mollie::Emulator::new(settings, public_base, http.clone())),
+            payplug: web::Data::new(payplug::Emulator::new(settings, public_base, http)),
         }
     }
 
     pub fn configure(&self, cfg: &mut web::ServiceConfig) {
         cfg.app_data(self.sandbox.clone())
-            .configure(obole_sandbox::routes);
+            .configure(obole_sandbox::routes)
+            .app_data(self.helloasso.clone())
+            .configure(helloasso::routes)
+            .app_data(self.stripe.clone())
+            .configure(stripe::routes)
+            .app_data(self.mollie.clone())
+            .configure(mollie::routes)
+            .app_data(self.payplug.clone())
+            .configure(payplug::routes);
     }
 }
