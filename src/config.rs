@@ -31,6 +31,9 @@ pub struct Settings {
     pub pay_ceiling_cents: Option<i64>,
     /// Gateways offered to members, in this order.
     pub gateways: Vec<String>,
+    /// Most monthly terms a member may split a payment into, with gateways that support
+    /// installments (1: paying in several times is not offered).
+    pub installments_max_terms: u8,
     pub sandbox: SandboxSettings,
     pub helloasso: crate::gateways::helloasso::HelloAssoSettings,
     pub stripe: crate::gateways::stripe::StripeSettings,
@@ -153,6 +156,7 @@ impl Default for Settings {
             association_name: "Association de démonstration".into(),
             pay_ceiling_cents: None,
             gateways: vec!["sandbox".into()],
+            installments_max_terms: 1,
             sandbox: SandboxSettings::default(),
             helloasso: Default::default(),
             stripe: Default::default(),

@@ -254,3 +254,43 @@ pub async fn cancel(
     let view = payment_detail_view(&state, &current, &id, Some(message), None).await?;
     Ok(render(status, &view))
 }
+
+pub struct GatewayRow {
+    pub id: &'static str,
+    pub name: &'static str,
+    pub test_mode: bool,
+    pub capabilities: Capabilities,
+    pub webhook_url: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin/gateways.html")]
+struct GatewaysView {
+    layout: Layout,
+    gateways: Vec<GatewayRow>,
+}
+
+/// The gateways members are offered, what each can do, and the address to give each for its
+/// notifications.
+pub async fn gateways(
+    state: web::Data<AppState>,
+    ManagerUser(current): ManagerUser,
+) -> Result<HttpResponse, AppError> {
+    let gateways = state
+        .gateways
+        .all()
+        .iter()
+        .map(|g| GatewayRow {
+            id: g.id(),
+            name: g.display_name(),
+            test_mode: g.test_mode(),
+            capabilities: g.capabilities(),
+            webhook_url: format!("{}/webhooks/{}", state.base_url, g.id()),
+        })
+        .collect();
+    let view = GatewaysView {
+        layout: current.layout(&state),
+        gateways,
+    };
+    Ok(render(StatusCode::OK, &view))
+}

@@ -47,6 +47,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/payments/{id}", web::get().to(member::payment::show))
         .route("/admin", web::get().to(admin::dashboard))
         .route("/admin/ledger", web::get().to(admin::ledger))
+        .route("/admin/gateways", web::get().to(admin::gateways))
         .route("/admin/payments/{id}", web::get().to(admin::payment_detail))
         .route("/admin/payments/{id}/refund", web::post().to(admin::refund))
         .route("/admin/payments/{id}/cancel", web::post().to(admin::cancel))

@@ -272,3 +272,54 @@ async fn the_sandbox_api_rejects_what_a_gateway_would_reject() {
         .unwrap();
     assert_eq!(created.status(), 201);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_return_urls_hints_choose_words_but_never_confirm_anything() {
+    let app = spawn_app().await;
+    let browser = app.logged_in(MEMBER).await;
+    let (id, hosted) = browser.start_payment(&app, "20").await;
+    for hint in ["abandon", "erreur"] {
+        let page = browser.get(&format!("/payments/{id}?retour={hint}")).await;
+        assert_eq!(
+            page.text_of("payment-headline").as_deref(),
+            Some("Paiement non effectué")
+        );
+        assert!(!page.body.contains("http-equiv=\"refresh\""));
+    }
+    assert_eq!(app.payment_status(&id).await, "pending");
+    // Once the gateway confirms, the hint is ignored.
+    browser.post_form(&hosted, &[("action", "pay")]).await;
+    app.wait_for_status(&id, "paid").await;
+    let page = browser.get(&format!("/payments/{id}?retour=abandon")).await;
+    assert_eq!(
+        page.text_of("payment-headline").as_deref(),
+        Some("Paiement confirmé")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn installments_are_refused_with_a_gateway_that_cannot_split_payments() {
+    let app = spawn_app_with(|s| s.installments_max_terms = 4).await;
+    let browser = app.logged_in(MEMBER).await;
+    let basket = browser.get("/basket").await;
+    // The sandbox cannot split payments: no choice of terms is offered.
+    assert!(!basket.body.contains("name=\"terms\""));
+    let page = browser
+        .post_form(
+            "/basket/pay",
+            &[
+                ("amount", "30"),
+                ("gateway", "sandbox"),
+                ("terms", "3"),
+                ("csrf_token", &basket.csrf()),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 422);
+    assert!(
+        page.text_of("amount-error")
+            .unwrap()
+            .contains("plusieurs fois")
+    );
+    assert_eq!(attempts(&app).await, 0);
+}

@@ -37,6 +37,7 @@ pub struct GatewayChoice {
     pub id: &'static str,
     pub name: &'static str,
     pub checked: bool,
+    pub installments: bool,
 }
 
 #[derive(Template)]
@@ -52,6 +53,8 @@ struct BasketView {
     balance_class: &'static str,
     amount_value: String,
     gateways: Vec<GatewayChoice>,
+    /// The choices of monthly terms (empty: paying in several times is not offered).
+    terms: Vec<u8>,
     form_error: Option<String>,
 }
 
@@ -75,6 +78,21 @@ struct FormState {
     amount: Option<String>,
     gateway: Option<String>,
     error: Option<String>,
+}
+
+/// The numbers of monthly terms offered, when any enabled gateway supports installments.
+fn term_choices(state: &AppState) -> Vec<u8> {
+    let max = state.settings.installments_max_terms.min(4);
+    let any = state
+        .gateways
+        .all()
+        .iter()
+        .any(|g| g.capabilities().installments);
+    if any && max >= 2 {
+        (1..=max).collect()
+    } else {
+        Vec::new()
+    }
 }
 
 fn build_view(
@@ -142,6 +160,7 @@ fn build_view(
             } else {
                 g.id() == selected
             },
+            installments: g.capabilities().installments,
         })
         .collect();
     BasketView {
@@ -161,6 +180,7 @@ fn build_view(
             }
         }),
         gateways,
+        terms: term_choices(state),
         form_error: form.error,
     }
 }
@@ -200,6 +220,9 @@ pub struct PayForm {
     amount: String,
     #[serde(default)]
     gateway: String,
+    /// Monthly terms (absent or 1: at once).
+    #[serde(default)]
+    terms: Option<String>,
     #[serde(default)]
     csrf_token: String,
 }
@@ -238,6 +261,21 @@ pub async fn pay(
             return render_basket(&state, &current, invalid, refuse(e.to_string())).await;
         }
     };
+    let terms = match form.terms.as_deref().map(str::trim).unwrap_or("1") {
+        "" | "1" => None,
+        other => match other.parse::<u8>() {
+            Ok(n) if term_choices(&state).contains(&n) && gateway.capabilities().installments => {
+                Some(n)
+            }
+            _ => {
+                let form = refuse(
+                    "Le paiement en plusieurs fois n'est pas proposé ainsi pour ce moyen de paiement."
+                        .into(),
+                );
+                return render_basket(&state, &current, invalid, form).await;
+            }
+        },
+    };
     let balance = basket::load(&state.pool, &current.user.id).await?.balance();
     let max = ceiling(&state, balance);
     if amount > max {
@@ -257,6 +295,7 @@ pub async fn pay(
     )
     .await?;
     let page = format!("{}/payments/{}", state.base_url, payment.id);
+    // The hints in these URLs only choose the words of the return page; they prove nothing.
     let request = CheckoutRequest {
         payment_id: payment.id.clone(),
         amount,
@@ -273,10 +312,10 @@ pub async fn pay(
         payer_first_name: current.user.first_name.clone(),
         payer_last_name: current.user.last_name.clone(),
         return_url: page.clone(),
-        cancel_url: page.clone(),
-        error_url: page,
+        cancel_url: format!("{page}?retour=abandon"),
+        error_url: format!("{page}?retour=erreur"),
         notification_url: format!("{}/webhooks/{}", state.base_url, gateway.id()),
-        installments: None,
+        installments: terms,
         contains_donation: false,
     };
     match gateway.create_payment(&request).await {

@@ -4,6 +4,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
+use serde::Deserialize;
 
 use super::basket::status_class;
 use crate::db;
@@ -26,10 +27,18 @@ struct PaymentView {
     status_class: &'static str,
 }
 
+/// What the gateway's return URL hints at: only the words shown while nothing is verified.
+#[derive(Deserialize)]
+pub struct ReturnHint {
+    #[serde(default)]
+    retour: Option<String>,
+}
+
 pub async fn show(
     state: web::Data<AppState>,
     current: CurrentUser,
     id: web::Path<String>,
+    hint: web::Query<ReturnHint>,
 ) -> Result<HttpResponse, AppError> {
     let mut payment = payments::find_for_member(&state.pool, &id, &current.user.id)
         .await?
@@ -56,7 +65,24 @@ pub async fn show(
             .ok_or(AppError::NotFound)?;
     }
     let amount = payment.paid_amount.unwrap_or(payment.amount);
+    let gave_up = match hint.retour.as_deref() {
+        Some("abandon") => Some((
+            "Paiement non effectué",
+            "Vous avez quitté la page de paiement ; rien n'a été débité. Vous pouvez réessayer \
+             depuis votre panier.",
+        )),
+        Some("erreur") => Some((
+            "Paiement non effectué",
+            "Le prestataire de paiement a signalé une erreur ; rien n'a été débité. Vous pouvez \
+             réessayer depuis votre panier.",
+        )),
+        _ => None,
+    };
     let (headline, detail) = match payment.status {
+        PaymentStatus::Created | PaymentStatus::Pending if gave_up.is_some() => {
+            let (headline, detail) = gave_up.unwrap_or_default();
+            (headline, detail.to_string())
+        }
         PaymentStatus::Created | PaymentStatus::Pending => (
             "Confirmation en cours",
             "Nous attendons la confirmation du prestataire de paiement. Cette page se met à jour \
@@ -88,7 +114,7 @@ pub async fn show(
     };
     let view = PaymentView {
         layout: current.layout(&state),
-        waiting: payment.status.is_open(),
+        waiting: payment.status.is_open() && gave_up.is_none(),
         headline,
         detail,
         amount: amount.to_string(),
