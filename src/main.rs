@@ -53,6 +53,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => serve(settings).await,
         Command::Demo => {
+            let settings = demo_settings(settings);
             let pool = db::connect(&settings.database_url, settings.db_max_connections).await?;
             db::migrate(&pool).await?;
             demo::seed(&pool, &settings.accounts).await?;
@@ -133,6 +134,24 @@ async fn main() -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The demo offers every gateway, each backed by its emulator served by this very process,
+/// and payment in several times where a gateway allows it — unless configured otherwise.
+fn demo_settings(mut settings: Settings) -> Settings {
+    if std::env::var_os("OBOLE_GATEWAYS").is_none() {
+        settings.gateways = ["sandbox", "helloasso", "stripe", "mollie", "payplug"]
+            .map(String::from)
+            .to_vec();
+    }
+    settings.helloasso.emulator = true;
+    settings.stripe.emulator = true;
+    settings.mollie.emulator = true;
+    settings.payplug.emulator = true;
+    if std::env::var_os("OBOLE_INSTALLMENTS_MAX_TERMS").is_none() {
+        settings.installments_max_terms = 4;
+    }
+    settings
 }
 
 async fn serve(settings: Settings) -> anyhow::Result<()> {
