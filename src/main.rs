@@ -136,13 +136,13 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
+const DEMO_GATEWAYS: [&str; 1] = ["sandbox"];
+
 /// The demo offers every gateway, each backed by its emulator served by this very process,
 /// and payment in several times where a gateway allows it — unless configured otherwise.
 fn demo_settings(mut settings: Settings) -> Settings {
     if std::env::var_os("OBOLE_GATEWAYS").is_none() {
-        settings.gateways = ["sandbox", "helloasso", "stripe", "mollie", "payplug"]
-            .map(String::from)
-            .to_vec();
+        settings.gateways = DEMO_GATEWAYS.map(String::from).to_vec();
     }
     settings.helloasso.emulator = true;
     settings.stripe.emulator = true;
