@@ -5,6 +5,7 @@ mod basket;
 mod browser;
 mod contract;
 mod helpers;
+mod hostile;
 mod isolation;
 mod login;
 mod notifications;
