@@ -1,4 +1,5 @@
 pub mod accounts;
+pub mod audit;
 pub mod basket;
 pub mod config;
 pub mod db;

@@ -1,74 +1,16 @@
-//! Manager pages: members and their balances, flagged payments, the journal.
+//! A payment as a manager sees it, with its notifications and refunds; refund and cancel.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
-
 use serde::Deserialize;
 
 use crate::accounts;
-use crate::basket::{self, MemberBalance};
 use crate::domain::{Money, PaymentStatus};
 use crate::gateways::{Capabilities, GatewayError, RefundStatus};
-use crate::ledger::{self, Journal};
 use crate::notifications::{self, StoredNotification};
 use crate::payments::{self, ActionError, Payment};
 use crate::web::{AppError, AppState, Layout, ManagerUser, SessionExt, render, see_other};
-
-#[derive(Template)]
-#[template(path = "admin/dashboard.html")]
-struct DashboardView {
-    layout: Layout,
-    members: Vec<MemberBalance>,
-    flagged: Vec<Payment>,
-    recent: Vec<Payment>,
-    total_owed: String,
-}
-
-pub async fn dashboard(
-    state: web::Data<AppState>,
-    ManagerUser(current): ManagerUser,
-) -> Result<HttpResponse, AppError> {
-    let members = basket::member_balances(&state.pool).await?;
-    let flagged = payments::list_flagged(&state.pool).await?;
-    let recent = payments::list_recent(&state.pool, 50).await?;
-    let total_owed = members
-        .iter()
-        .map(|m| m.balance)
-        .filter(|b| b.is_positive())
-        .sum::<crate::domain::Money>()
-        .to_string();
-    let view = DashboardView {
-        layout: current.layout(&state),
-        members,
-        flagged,
-        recent,
-        total_owed,
-    };
-    Ok(render(StatusCode::OK, &view))
-}
-
-#[derive(Template)]
-#[template(path = "admin/ledger.html")]
-struct LedgerView {
-    layout: Layout,
-    journal: Journal,
-    balanced: bool,
-}
-
-/// The journal: the latest entries with their lines, and the totals of the whole journal.
-pub async fn ledger(
-    state: web::Data<AppState>,
-    ManagerUser(current): ManagerUser,
-) -> Result<HttpResponse, AppError> {
-    let journal = ledger::journal(&state.pool, 500).await?;
-    let view = LedgerView {
-        layout: current.layout(&state),
-        balanced: journal.total_debit == journal.total_credit,
-        journal,
-    };
-    Ok(render(StatusCode::OK, &view))
-}
 
 #[derive(Template)]
 #[template(path = "admin/payment.html")]
@@ -255,42 +197,3 @@ pub async fn cancel(
     Ok(render(status, &view))
 }
 
-pub struct GatewayRow {
-    pub id: &'static str,
-    pub name: &'static str,
-    pub test_mode: bool,
-    pub capabilities: Capabilities,
-    pub webhook_url: String,
-}
-
-#[derive(Template)]
-#[template(path = "admin/gateways.html")]
-struct GatewaysView {
-    layout: Layout,
-    gateways: Vec<GatewayRow>,
-}
-
-/// The gateways members are offered, what each can do, and the address to give each for its
-/// notifications.
-pub async fn gateways(
-    state: web::Data<AppState>,
-    ManagerUser(current): ManagerUser,
-) -> Result<HttpResponse, AppError> {
-    let gateways = state
-        .gateways
-        .all()
-        .iter()
-        .map(|g| GatewayRow {
-            id: g.id(),
-            name: g.display_name(),
-            test_mode: g.test_mode(),
-            capabilities: g.capabilities(),
-            webhook_url: format!("{}/webhooks/{}", state.base_url, g.id()),
-        })
-        .collect();
-    let view = GatewaysView {
-        layout: current.layout(&state),
-        gateways,
-    };
-    Ok(render(StatusCode::OK, &view))
-}

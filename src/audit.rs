@@ -1,0 +1,65 @@
+//! The audit log of managers' actions: who, what, when, before and after.
+
+use anyhow::Context;
+use sqlx::Row;
+
+use crate::db::{self, Pool};
+
+pub async fn record(
+    pool: &Pool,
+    actor_id: &str,
+    action: &str,
+    target: &str,
+    before: Option<serde_json::Value>,
+    after: Option<serde_json::Value>,
+) -> anyhow::Result<()> {
+    sqlx::query(
+        "INSERT INTO audit_log (id, at, actor_id, action, target, before_state, after_state) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(db::new_id())
+    .bind(db::now_text())
+    .bind(actor_id)
+    .bind(action)
+    .bind(target)
+    .bind(before.map(|v| v.to_string()))
+    .bind(after.map(|v| v.to_string()))
+    .execute(pool)
+    .await
+    .context("could not write the audit log")?;
+    Ok(())
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditEntry {
+    pub at: String,
+    pub actor: String,
+    pub action: String,
+    pub target: String,
+    pub before: Option<String>,
+    pub after: Option<String>,
+}
+
+pub async fn recent(pool: &Pool, limit: i64) -> anyhow::Result<Vec<AuditEntry>> {
+    let rows = sqlx::query(
+        "SELECT a.at, a.action, a.target, a.before_state, a.after_state, u.email \
+         FROM audit_log a LEFT JOIN users u ON u.id = a.actor_id \
+         ORDER BY a.at DESC, a.id DESC LIMIT $1",
+    )
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .context("could not read the audit log")?;
+    rows.iter()
+        .map(|r| {
+            Ok(AuditEntry {
+                at: r.try_get("at")?,
+                actor: r.try_get::<Option<String>, _>("email")?.unwrap_or_default(),
+                action: r.try_get("action")?,
+                target: r.try_get("target")?,
+                before: r.try_get("before_state")?,
+                after: r.try_get("after_state")?,
+            })
+        })
+        .collect()
+}
