@@ -256,3 +256,46 @@ pub async fn journal(pool: &Pool, limit: i64) -> anyhow::Result<Journal> {
         entries: totals.try_get("n")?,
     })
 }
+
+/// One line of a member's account statement, with the running balance (positive: owed).
+#[derive(Debug, Clone)]
+pub struct StatementLine {
+    pub date: String,
+    pub label: String,
+    pub debit: Money,
+    pub credit: Money,
+    pub balance: Money,
+}
+
+/// The member's account (auxiliary of the members account), oldest first.
+pub async fn member_statement(
+    pool: &Pool,
+    members_account: &str,
+    member_id: &str,
+) -> anyhow::Result<Vec<StatementLine>> {
+    let rows = sqlx::query(
+        "SELECT e.entry_date, e.label, l.debit_cents, l.credit_cents \
+         FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id \
+         WHERE l.account = $1 AND l.member_id = $2 ORDER BY e.entry_date, e.id, l.line_no",
+    )
+    .bind(members_account)
+    .bind(member_id)
+    .fetch_all(pool)
+    .await
+    .context("could not read the member's account")?;
+    let mut balance = Money::ZERO;
+    rows.iter()
+        .map(|row| {
+            let debit = Money::from_cents(row.try_get("debit_cents")?);
+            let credit = Money::from_cents(row.try_get("credit_cents")?);
+            balance = balance + debit - credit;
+            Ok(StatementLine {
+                date: row.try_get("entry_date")?,
+                label: row.try_get("label")?,
+                debit,
+                credit,
+                balance,
+            })
+        })
+        .collect()
+}

@@ -48,6 +48,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin", web::get().to(admin::dashboard))
         .route("/admin/ledger", web::get().to(admin::ledger))
         .route("/admin/gateways", web::get().to(admin::gateways))
+        .route("/admin/charges", web::get().to(admin::charges::form))
+        .route("/admin/charges", web::post().to(admin::charges::apply))
+        .route("/admin/members/{id}", web::get().to(admin::members::show))
+        .route(
+            "/admin/members/{id}/charges",
+            web::post().to(admin::members::add_charge),
+        )
         .route("/admin/payments/{id}", web::get().to(admin::payment_detail))
         .route("/admin/payments/{id}/refund", web::post().to(admin::refund))
         .route("/admin/payments/{id}/cancel", web::post().to(admin::cancel))

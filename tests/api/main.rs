@@ -1,6 +1,7 @@
 //! Black-box tests: the real application over HTTP, a fresh database per test.
 
 mod admin;
+mod back_office;
 mod basket;
 mod browser;
 mod contract;

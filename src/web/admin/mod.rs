@@ -9,7 +9,9 @@ use crate::ledger::{self, Journal};
 use crate::payments::{self, Payment};
 use crate::web::{AppError, AppState, Layout, ManagerUser, render};
 
+pub mod charges;
 mod gateways;
+pub mod members;
 mod payment;
 
 pub use gateways::gateways;
@@ -69,4 +71,3 @@ pub async fn ledger(
     };
     Ok(render(StatusCode::OK, &view))
 }
-

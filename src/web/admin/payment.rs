@@ -196,4 +196,3 @@ pub async fn cancel(
     let view = payment_detail_view(&state, &current, &id, Some(message), None).await?;
     Ok(render(status, &view))
 }
-

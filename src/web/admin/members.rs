@@ -1,0 +1,219 @@
+//! A member as a manager sees them: basket, account statement, and adding a charge.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::accounts::{self, User};
+use crate::audit;
+use crate::basket::{self, NewCharge};
+use crate::db;
+use crate::domain::{ChargeCategory, Money};
+use crate::ledger::{self, StatementLine};
+use crate::payments::{self, Payment};
+use crate::web::{AppError, AppState, Layout, ManagerUser, SessionExt, render, see_other};
+
+pub struct CategoryChoice {
+    pub value: &'static str,
+    pub label: &'static str,
+    pub selected: bool,
+}
+
+pub fn category_choices(selected: &str) -> Vec<CategoryChoice> {
+    ChargeCategory::ALL
+        .iter()
+        .map(|c| CategoryChoice {
+            value: c.as_str(),
+            label: c.label_fr(),
+            selected: c.as_str() == selected,
+        })
+        .collect()
+}
+
+/// What a manager typed in a charge form, kept to show it again with the errors.
+#[derive(Deserialize, Default, Clone)]
+pub struct ChargeForm {
+    #[serde(default)]
+    pub category: String,
+    #[serde(default)]
+    pub label: String,
+    #[serde(default)]
+    pub amount: String,
+    #[serde(default)]
+    pub season: String,
+    #[serde(default)]
+    pub date: String,
+    /// Names this form: submitting it twice adds the charge once.
+    #[serde(default)]
+    pub form_key: String,
+    #[serde(default)]
+    pub csrf_token: String,
+}
+
+/// A charge form read into domain types, or the first thing wrong with it.
+pub struct ValidCharge {
+    pub category: ChargeCategory,
+    pub label: String,
+    pub amount: Money,
+    pub season: Option<String>,
+    pub date: String,
+    pub form_key: String,
+}
+
+pub fn validate_charge(form: &ChargeForm) -> Result<ValidCharge, String> {
+    let category = ChargeCategory::ALL
+        .into_iter()
+        .find(|c| c.as_str() == form.category)
+        .ok_or("Choisissez une catégorie.")?;
+    let label = form.label.trim();
+    if label.is_empty() || label.chars().count() > 200 {
+        return Err("Le libellé doit compter entre 1 et 200 caractères.".into());
+    }
+    if label.chars().any(char::is_control) {
+        return Err("Le libellé ne peut pas contenir de caractères de contrôle.".into());
+    }
+    let amount = Money::parse_input(&form.amount).map_err(|e| e.to_string())?;
+    let season = form.season.trim();
+    if season.chars().count() > 20 || season.chars().any(char::is_control) {
+        return Err("La saison compte au plus 20 caractères (par exemple 2026-2027).".into());
+    }
+    let date = form.date.trim();
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    if time::Date::parse(date, &format).is_err() {
+        return Err("Indiquez une date au format AAAA-MM-JJ.".into());
+    }
+    let form_key = form.form_key.trim();
+    if uuid::Uuid::parse_str(form_key).is_err() {
+        return Err("Ce formulaire a expiré : rechargez la page.".into());
+    }
+    Ok(ValidCharge {
+        category,
+        label: label.to_string(),
+        amount,
+        season: (!season.is_empty()).then(|| season.to_string()),
+        date: date.to_string(),
+        form_key: form_key.to_string(),
+    })
+}
+
+#[derive(Template)]
+#[template(path = "admin/member.html")]
+struct MemberView {
+    layout: Layout,
+    member: User,
+    balance: Money,
+    statement: Vec<StatementLine>,
+    payments: Vec<Payment>,
+    categories: Vec<CategoryChoice>,
+    form: ChargeForm,
+    form_error: Option<String>,
+}
+
+async fn member_view(
+    state: &AppState,
+    current: &crate::web::CurrentUser,
+    member_id: &str,
+    form: Option<ChargeForm>,
+    form_error: Option<String>,
+) -> Result<MemberView, AppError> {
+    let member = accounts::find_any(&state.pool, member_id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let basket = basket::load(&state.pool, &member.id).await?;
+    let statement =
+        ledger::member_statement(&state.pool, &state.settings.accounts.members, &member.id).await?;
+    let payments = payments::list_for_member(&state.pool, &member.id).await?;
+    let form = form.unwrap_or_else(|| ChargeForm {
+        category: "dues".into(),
+        date: db::today_text(),
+        form_key: db::new_id(),
+        ..ChargeForm::default()
+    });
+    Ok(MemberView {
+        layout: current.layout(state),
+        balance: basket.balance(),
+        categories: category_choices(&form.category),
+        member,
+        statement,
+        payments,
+        form,
+        form_error,
+    })
+}
+
+pub async fn show(
+    state: web::Data<AppState>,
+    ManagerUser(current): ManagerUser,
+    id: web::Path<String>,
+) -> Result<HttpResponse, AppError> {
+    let view = member_view(&state, &current, &id, None, None).await?;
+    Ok(render(StatusCode::OK, &view))
+}
+
+pub async fn add_charge(
+    state: web::Data<AppState>,
+    ManagerUser(current): ManagerUser,
+    id: web::Path<String>,
+    form: web::Form<ChargeForm>,
+) -> Result<HttpResponse, AppError> {
+    let form = form.into_inner();
+    current.session.check_csrf(&form.csrf_token)?;
+    let member = accounts::find_any(&state.pool, &id)
+        .await?
+        .ok_or(AppError::NotFound)?;
+    let charge = match validate_charge(&form) {
+        Ok(charge) => charge,
+        Err(message) => {
+            let view = member_view(&state, &current, &id, Some(form), Some(message)).await?;
+            return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &view));
+        }
+    };
+    let posting_key = format!("charge:{}:{}", charge.form_key, member.id);
+    let added = basket::add_charge(
+        &state.pool,
+        &state.settings.accounts,
+        NewCharge {
+            member_id: &member.id,
+            category: charge.category,
+            label: &charge.label,
+            amount: charge.amount,
+            season: charge.season.as_deref(),
+            date: &charge.date,
+            posting_key: &posting_key,
+        },
+    )
+    .await?;
+    if added {
+        audit::record(
+            &state.pool,
+            &current.user.id,
+            "charge.add",
+            &format!("member:{}", member.id),
+            None,
+            Some(serde_json::json!({
+                "category": charge.category.as_str(),
+                "label": charge.label,
+                "amount_cents": charge.amount.cents(),
+                "season": charge.season,
+                "date": charge.date,
+            })),
+        )
+        .await?;
+        current.session.set_flash(
+            "info",
+            &format!(
+                "{} ({}) ajouté au panier de {}.",
+                charge.label,
+                charge.amount,
+                member.full_name()
+            ),
+        );
+    } else {
+        current.session.set_flash(
+            "info",
+            "Ce formulaire avait déjà été envoyé : rien n'a été ajouté.",
+        );
+    }
+    Ok(see_other(&format!("/admin/members/{}", member.id)))
+}
