@@ -26,6 +26,10 @@ pub struct Settings {
     /// one is generated on first start and kept in the database.
     pub secret_key: Option<SecretString>,
     pub association_name: String,
+    /// The association's SIREN (9 digits), which names the FEC file.
+    pub siren: String,
+    /// Last day of the fiscal year, `MM-DD` (31 December by default).
+    pub fiscal_year_end: String,
     /// Highest amount a member may pay at once, in cents. Default: the larger of the
     /// balance owed and 1 000 €.
     pub pay_ceiling_cents: Option<i64>,
@@ -106,6 +110,29 @@ pub struct ChartOfAccounts {
 }
 
 impl ChartOfAccounts {
+    /// The account's name, for exports (the French plan comptable associatif).
+    pub fn label(&self, account: &str) -> &'static str {
+        if account == self.members {
+            "Adhérents et usagers"
+        } else if account == self.gateway_clearing {
+            "Encaissements en cours (prestataires de paiement)"
+        } else if account == self.gateway_fees {
+            "Services bancaires et assimilés"
+        } else if account == self.income_dues {
+            "Cotisations"
+        } else if account == self.income_insurance {
+            "Autres prestations de services (assurance)"
+        } else if account == self.income_outings {
+            "Prestations de services (sorties)"
+        } else if account == self.income_shirts {
+            "Ventes de marchandises"
+        } else if account == self.income_other {
+            "Produits divers de gestion courante"
+        } else {
+            ""
+        }
+    }
+
     pub fn income_for(&self, category: ChargeCategory) -> &str {
         match category {
             ChargeCategory::Dues => &self.income_dues,
@@ -154,6 +181,8 @@ impl Default for Settings {
             base_url: None,
             secret_key: None,
             association_name: "Association de démonstration".into(),
+            siren: "000000000".into(),
+            fiscal_year_end: "12-31".into(),
             pay_ceiling_cents: None,
             gateways: vec!["sandbox".into()],
             installments_max_terms: 1,

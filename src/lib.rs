@@ -5,6 +5,7 @@ pub mod config;
 pub mod db;
 pub mod demo;
 pub mod domain;
+pub mod exports;
 pub mod gateways;
 pub mod ledger;
 pub mod notifications;

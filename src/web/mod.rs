@@ -47,6 +47,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/payments/{id}", web::get().to(member::payment::show))
         .route("/admin", web::get().to(admin::dashboard))
         .route("/admin/ledger", web::get().to(admin::ledger))
+        .route(
+            "/admin/ledger/export",
+            web::get().to(admin::exports::journal),
+        )
         .route("/admin/gateways", web::get().to(admin::gateways))
         .route("/admin/charges", web::get().to(admin::charges::form))
         .route("/admin/charges", web::post().to(admin::charges::apply))

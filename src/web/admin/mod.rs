@@ -10,6 +10,7 @@ use crate::payments::{self, Payment};
 use crate::web::{AppError, AppState, Layout, ManagerUser, render};
 
 pub mod charges;
+pub mod exports;
 mod gateways;
 pub mod members;
 mod payment;
