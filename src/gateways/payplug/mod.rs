@@ -282,7 +282,9 @@ impl Gateway for PayPlugGateway {
     #[tracing::instrument(skip_all, fields(payment_id = %request.payment_id))]
     async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError> {
         if !is_plausible_id(&request.gateway_ref) {
-            return Err(GatewayError::Rejected("identifiant PayPlug invalide".into()));
+            return Err(GatewayError::Rejected(
+                "identifiant PayPlug invalide".into(),
+            ));
         }
         let body = PayPlugCreateRefund {
             amount: request.amount.cents(),
@@ -309,7 +311,9 @@ impl Gateway for PayPlugGateway {
     #[tracing::instrument(skip_all)]
     async fn cancel(&self, gateway_ref: &str) -> Result<(), GatewayError> {
         if !is_plausible_id(gateway_ref) {
-            return Err(GatewayError::Rejected("identifiant PayPlug invalide".into()));
+            return Err(GatewayError::Rejected(
+                "identifiant PayPlug invalide".into(),
+            ));
         }
         let _: PayPlugPayment = Self::send(
             self.request(reqwest::Method::PATCH, &format!("payments/{gateway_ref}"))

@@ -176,7 +176,11 @@ pub fn status_of(payment: &PayPlugPayment) -> PaymentStatus {
     if payment.is_paid {
         return PaymentStatus::Paid;
     }
-    if payment.payment_method.as_ref().is_some_and(|m| m.is_pending) {
+    if payment
+        .payment_method
+        .as_ref()
+        .is_some_and(|m| m.is_pending)
+    {
         return PaymentStatus::Pending;
     }
     let Some(failure) = &payment.failure else {
@@ -200,9 +204,7 @@ pub fn status_of(payment: &PayPlugPayment) -> PaymentStatus {
 
 /// PayPlug object ids are short ASCII tokens; anything else is not put into a URL path.
 pub fn is_plausible_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 64
-        && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
 #[cfg(test)]
@@ -258,7 +260,10 @@ mod tests {
 
     #[test]
     fn an_unpaid_payment_without_failure_is_pending() {
-        assert_eq!(status_of(&payment(serde_json::json!({}))), PaymentStatus::Pending);
+        assert_eq!(
+            status_of(&payment(serde_json::json!({}))),
+            PaymentStatus::Pending
+        );
     }
 
     #[test]
@@ -289,10 +294,12 @@ mod tests {
     #[test]
     fn amounts_in_anything_but_integer_cents_are_unreadable() {
         for amount in ["33.0", "\"3300\""] {
-            let body = format!(
-                r#"{{"id":"pay_1","amount":{amount},"currency":"EUR","is_live":false}}"#
+            let body =
+                format!(r#"{{"id":"pay_1","amount":{amount},"currency":"EUR","is_live":false}}"#);
+            assert!(
+                serde_json::from_str::<PayPlugPayment>(&body).is_err(),
+                "{amount}"
             );
-            assert!(serde_json::from_str::<PayPlugPayment>(&body).is_err(), "{amount}");
         }
     }
 
