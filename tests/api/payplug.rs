@@ -210,10 +210,13 @@ async fn the_emulator_refuses_amounts_out_of_range_or_not_in_integer_cents() {
     }
 }
 
+/// Spoils one part of a valid payment body.
+type Breakage = fn(&mut Value);
+
 #[tokio::test]
 async fn the_emulator_refuses_payments_without_what_payplug_requires() {
     let app = spawn(&PayPlug).await;
-    let broken: [(&str, fn(&mut Value)); 9] = [
+    let broken: [(&str, Breakage); 9] = [
         ("billing", |b| b["billing"] = Value::Null),
         ("shipping", |b| b["shipping"] = Value::Null),
         ("billing.email", |b| {

@@ -217,7 +217,7 @@ async fn api_create_payment(
     request: HttpRequest,
     body: web::Bytes,
 ) -> HttpResponse {
-    if let Err(refusal) = check_call(&request, true) {
+    if let Some(refusal) = check_call(&request, true) {
         return refusal;
     }
     let body: CreateBody = match serde_json::from_slice(&body) {
@@ -276,7 +276,7 @@ async fn api_get_payment(
     request: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {
-    if let Err(refusal) = check_call(&request, false) {
+    if let Some(refusal) = check_call(&request, false) {
         return refusal;
     }
     match emulator.payment(&id) {
@@ -293,7 +293,7 @@ async fn api_patch_payment(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    if let Err(refusal) = check_call(&request, true) {
+    if let Some(refusal) = check_call(&request, true) {
         return refusal;
     }
     let body: PatchBody = match serde_json::from_slice(&body) {
@@ -337,7 +337,7 @@ async fn api_create_refund(
     id: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
-    if let Err(refusal) = check_call(&request, true) {
+    if let Some(refusal) = check_call(&request, true) {
         return refusal;
     }
     let body: RefundBody = match serde_json::from_slice(&body) {
@@ -405,7 +405,7 @@ async fn api_list_refunds(
     request: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {
-    if let Err(refusal) = check_call(&request, false) {
+    if let Some(refusal) = check_call(&request, false) {
         return refusal;
     }
     match emulator.payment(&id) {
@@ -426,7 +426,7 @@ async fn api_get_refund(
     request: HttpRequest,
     path: web::Path<(String, String)>,
 ) -> HttpResponse {
-    if let Err(refusal) = check_call(&request, false) {
+    if let Some(refusal) = check_call(&request, false) {
         return refusal;
     }
     let (id, refund_id) = path.into_inner();

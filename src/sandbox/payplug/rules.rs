@@ -53,13 +53,13 @@ fn same_secret(given: &str, expected: &str) -> bool {
             == 0
 }
 
-/// What PayPlug checks on every call before reading it: the secret key, then the API version
-/// (without the header PayPlug falls back to its legacy API, whose format this emulator does
-/// not speak, so it refuses rather than pretend), then JSON for a body.
-pub(super) fn check_call(request: &HttpRequest, has_body: bool) -> Result<(), HttpResponse> {
+/// The refusal PayPlug gives a call before reading it, if any: the secret key, then the API
+/// version (without the header PayPlug falls back to its legacy API, whose format this
+/// emulator does not speak, so it refuses rather than pretend), then JSON for a body.
+pub(super) fn check_call(request: &HttpRequest, has_body: bool) -> Option<HttpResponse> {
     let key = header(request, "authorization").and_then(|v| v.strip_prefix("Bearer "));
     if !key.is_some_and(|k| same_secret(k, EMULATOR_SECRET_KEY)) {
-        return Err(api_error(
+        return Some(api_error(
             StatusCode::UNAUTHORIZED,
             "The API key you provided is not valid.",
             None,
@@ -67,14 +67,14 @@ pub(super) fn check_call(request: &HttpRequest, has_body: bool) -> Result<(), Ht
     }
     match header(request, "payplug-version") {
         None => {
-            return Err(api_error(
+            return Some(api_error(
                 StatusCode::BAD_REQUEST,
                 "The PayPlug-Version header is required: this API speaks only 2019-08-06.",
                 None,
             ));
         }
         Some(version) if version != API_VERSION => {
-            return Err(api_error(
+            return Some(api_error(
                 StatusCode::BAD_REQUEST,
                 &format!("Unknown API version {version:?}: this API speaks only 2019-08-06."),
                 None,
@@ -85,13 +85,13 @@ pub(super) fn check_call(request: &HttpRequest, has_body: bool) -> Result<(), Ht
     if has_body
         && !header(request, "content-type").is_some_and(|v| v.starts_with("application/json"))
     {
-        return Err(api_error(
+        return Some(api_error(
             StatusCode::BAD_REQUEST,
             "The request body must be JSON (Content-Type: application/json).",
             None,
         ));
     }
-    Ok(())
+    None
 }
 
 #[derive(Deserialize)]
