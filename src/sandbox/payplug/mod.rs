@@ -232,19 +232,8 @@ async fn api_create_payment(
         Ok(amount) => amount,
         Err(details) => return bad_request(details),
     };
-    let to_value = |c: &Option<Customer>| {
-        c.as_ref().map_or(Value::Null, |c| {
-            json!({
-                "title": c.title, "first_name": c.first_name, "last_name": c.last_name,
-                "email": c.email, "address1": c.address1, "address2": c.address2,
-                "postcode": c.postcode, "city": c.city, "state": c.state,
-                "country": c.country, "language": c.language,
-                "mobile_phone_number": c.mobile_phone_number,
-                "landline_phone_number": c.landline_phone_number,
-                "company_name": c.company_name, "delivery_type": c.delivery_type,
-            })
-        })
-    };
+    // PayPlug echoes the blocks it was given.
+    let to_value = |c: &Option<Customer>| serde_json::to_value(c).unwrap_or(Value::Null);
     let hosted = body.hosted_payment.as_ref();
     let payment = EmulatedPayment {
         id: new_id("pay"),

@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::gateways::payplug::{API_VERSION, EMULATOR_SECRET_KEY};
@@ -94,24 +94,24 @@ pub(super) fn check_call(request: &HttpRequest, has_body: bool) -> Option<HttpRe
     None
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct Customer {
-    pub(super) title: Option<String>,
-    pub(super) first_name: Option<String>,
-    pub(super) last_name: Option<String>,
-    pub(super) email: Option<String>,
-    pub(super) mobile_phone_number: Option<String>,
-    pub(super) landline_phone_number: Option<String>,
-    pub(super) address1: Option<String>,
-    pub(super) address2: Option<String>,
-    pub(super) company_name: Option<String>,
-    pub(super) postcode: Option<String>,
-    pub(super) city: Option<String>,
-    pub(super) state: Option<String>,
-    pub(super) country: Option<String>,
-    pub(super) language: Option<String>,
-    pub(super) delivery_type: Option<String>,
+    title: Option<String>,
+    first_name: Option<String>,
+    last_name: Option<String>,
+    email: Option<String>,
+    mobile_phone_number: Option<String>,
+    landline_phone_number: Option<String>,
+    address1: Option<String>,
+    address2: Option<String>,
+    company_name: Option<String>,
+    postcode: Option<String>,
+    city: Option<String>,
+    state: Option<String>,
+    country: Option<String>,
+    language: Option<String>,
+    delivery_type: Option<String>,
 }
 
 #[derive(Deserialize)]
