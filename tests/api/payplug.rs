@@ -465,3 +465,35 @@ async fn refunds_are_checked_like_payplug_does() {
     .await;
     assert_eq!(list["data"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn a_refund_made_at_payplug_is_booked_from_its_notification() {
+    let app = spawn(&PayPlug).await;
+    let browser = app.logged_in(MEMBER).await;
+    let (id, hosted) = start(&app, &PayPlug, &browser, "40").await;
+    crate::contract::act(&browser, &hosted, "pay").await;
+    app.wait_for_status(&id, "paid").await;
+    let gateway_ref = app.gateway_ref(&id).await;
+    // Refunded from PayPlug's own portal: obole learns it only from the refund's notification,
+    // which names the payment that obole then re-reads.
+    let (status, refund) = call(
+        &app,
+        reqwest::Method::POST,
+        &format!("payments/{gateway_ref}/refunds"),
+        Some(EMULATOR_SECRET_KEY),
+        Some(API_VERSION),
+        Some(&json!({"amount": 1500})),
+    )
+    .await;
+    assert_eq!(status, 201, "{refund}");
+    app.wait_for_status(&id, "partially_refunded").await;
+    let refund_lines =
+        "SELECT COUNT(*) FROM basket_lines WHERE payment_id = $1 AND kind = 'refund'";
+    assert_eq!(app.count_for(refund_lines, &id).await, 1);
+    // The same refund notified again books nothing more.
+    let again = serde_json::to_vec(&refund).unwrap();
+    assert_eq!(send(&app, "payplug", (Vec::new(), again)).await, 200);
+    assert_eq!(app.count_for(refund_lines, &id).await, 1);
+    let (debit, credit, _) = app.journal_totals().await;
+    assert_eq!(debit, credit);
+}

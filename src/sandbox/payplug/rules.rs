@@ -313,3 +313,66 @@ pub(super) struct RefundBody {
     #[serde(default)]
     pub(super) metadata: Option<Map<String, Value>>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(change: impl FnOnce(&mut Value)) -> CreateBody {
+        let mut value = json!({
+            "amount": 3000,
+            "currency": "EUR",
+            "billing": {"first_name": "A", "last_name": "B", "email": "a@b.fr"},
+            "shipping": {
+                "first_name": "A", "last_name": "B", "email": "a@b.fr",
+                "delivery_type": "DIGITAL_GOODS"
+            },
+            "hosted_payment": {"return_url": "https://x.fr/r"},
+        });
+        change(&mut value);
+        serde_json::from_value(value).unwrap()
+    }
+
+    #[test]
+    fn amounts_are_integer_cents_within_payplug_limits() {
+        assert_eq!(check_create(&body(|_| {})), Ok(3000));
+        for (amount, accepted) in [
+            (json!(MIN_AMOUNT), true),
+            (json!(MAX_AMOUNT), true),
+            (json!(MIN_AMOUNT - 1), false),
+            (json!(MAX_AMOUNT + 1), false),
+            (json!(30.0), false),
+            (json!("3000"), false),
+        ] {
+            let result = check_create(&body(|b| b["amount"] = amount.clone()));
+            assert_eq!(result.is_ok(), accepted, "{amount}");
+            if let Err(details) = result {
+                assert!(details.contains_key("amount"), "{amount}");
+            }
+        }
+    }
+
+    #[test]
+    fn delivery_type_belongs_to_shipping_only() {
+        let in_billing = check_create(&body(|b| b["billing"]["delivery_type"] = "OTHER".into()));
+        assert!(
+            in_billing
+                .unwrap_err()
+                .contains_key("billing.delivery_type")
+        );
+        let missing = check_create(&body(|b| {
+            b["shipping"]
+                .as_object_mut()
+                .unwrap()
+                .remove("delivery_type");
+        }));
+        assert!(missing.unwrap_err().contains_key("shipping.delivery_type"));
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        let value = json!({"amount": 3000, "amount_eur": 30});
+        assert!(serde_json::from_value::<CreateBody>(value).is_err());
+        assert!(serde_json::from_value::<PatchBody>(json!({"captured": true})).is_err());
+    }
+}
