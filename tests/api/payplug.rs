@@ -6,12 +6,12 @@
 use obole::gateways::payplug::{API_VERSION, EMULATOR_SECRET_KEY};
 use serde_json::{Value, json};
 
-use crate::contract::{send, spawn, start};
-use crate::helpers::{MANAGER, MEMBER, TestApp};
+use crate::contract::{GatewayDriver, send, spawn, start};
+use crate::helpers::{MANAGER, MEMBER, TestApp, spawn_app_with};
 
 struct PayPlug;
 
-impl crate::contract::GatewayDriver for PayPlug {
+impl GatewayDriver for PayPlug {
     fn id(&self) -> &'static str {
         "payplug"
     }
@@ -496,4 +496,25 @@ async fn a_refund_made_at_payplug_is_booked_from_its_notification() {
     assert_eq!(app.count_for(refund_lines, &id).await, 1);
     let (debit, credit, _) = app.journal_totals().await;
     assert_eq!(debit, credit);
+}
+
+#[tokio::test]
+async fn with_a_refused_key_no_payment_starts_and_notifications_are_retried() {
+    let app = spawn_app_with(|s| {
+        PayPlug.configure(s);
+        s.payplug.secret_key = "sk_test_revoked".to_string().into();
+    })
+    .await;
+    let browser = app.logged_in(MEMBER).await;
+    let page = browser.pay("10", "payplug").await;
+    assert_eq!(page.status, 502);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM payments WHERE gateway_ref IS NOT NULL")
+            .await,
+        0
+    );
+    // A genuine notification cannot be checked with a refused key: 503, so PayPlug retries.
+    let (_, payment) = create(&app, &valid_payment()).await;
+    let hint = serde_json::to_vec(&payment).unwrap();
+    assert_eq!(send(&app, "payplug", (Vec::new(), hint)).await, 503);
 }

@@ -161,6 +161,13 @@ async fn read_json<T: serde::de::DeserializeOwned>(
             .map_err(GatewayError::Unavailable);
     }
     let body = response.text().await.unwrap_or_default();
+    // A refused key is obole's misconfiguration, not a verdict on the request: callers treat
+    // it like an outage (a notification is then answered 503 and PayPlug retries).
+    if matches!(status.as_u16(), 401 | 403) {
+        return Err(GatewayError::Unavailable(anyhow::anyhow!(
+            "PayPlug refused the secret key (HTTP {status})"
+        )));
+    }
     if status.is_client_error() {
         let message = serde_json::from_str::<PayPlugErrorBody>(&body)
             .map(|b| b.describe())
