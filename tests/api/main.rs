@@ -11,4 +11,5 @@ mod isolation;
 mod login;
 mod notifications;
 mod pay;
+mod payplug;
 mod writer;
