@@ -7,5 +7,6 @@ mod contract;
 mod helpers;
 mod isolation;
 mod login;
+mod mollie;
 mod notifications;
 mod pay;

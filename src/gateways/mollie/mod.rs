@@ -16,7 +16,7 @@ use super::{
 use crate::config::Settings;
 use transformers::{
     MollieAmount, MollieCreatePayment, MollieCreateRefund, MollieError, MollieMetadata,
-    MolliePayment, MollieRefund, MollieWebhook,
+    MolliePayment, MollieRefund, MollieRefundMetadata, MollieWebhook,
 };
 
 pub use transformers::parse_value;
@@ -244,6 +244,10 @@ impl Gateway for MollieGateway {
                     .json(&MollieCreateRefund {
                         amount: MollieAmount::new(request.amount, &request.currency),
                         description: "Remboursement",
+                        metadata: MollieRefundMetadata {
+                            payment_id: &request.payment_id,
+                            refund_id: &request.idempotency_key,
+                        },
                     }),
             )
             .await?;

@@ -78,6 +78,14 @@ pub struct MollieMetadataBack {
 pub struct MollieCreateRefund<'a> {
     pub amount: MollieAmount,
     pub description: &'a str,
+    pub metadata: MollieRefundMetadata<'a>,
+}
+
+/// Which attempt and which of obole's refunds a Mollie refund is, for the dashboard.
+#[derive(Serialize)]
+pub struct MollieRefundMetadata<'a> {
+    pub payment_id: &'a str,
+    pub refund_id: &'a str,
 }
 
 #[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
