@@ -91,7 +91,11 @@ async fn create_raw(app: &TestApp, key: Option<&str>, body: Value) -> (u16, Stri
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_string();
-    (status, content_type, response.json().await.unwrap_or(Value::Null))
+    (
+        status,
+        content_type,
+        response.json().await.unwrap_or(Value::Null),
+    )
 }
 
 fn valid_body(app: &TestApp) -> Value {
@@ -110,7 +114,11 @@ async fn amounts_travel_as_exact_decimal_strings_both_ways() {
     let gateway = connector(&app);
     for (cents, wire) in [(1, "0.01"), (123_456, "1234.56"), (4210, "42.10")] {
         let checkout = gateway
-            .create_payment(&checkout_request(&app.address, &format!("pay_{cents}"), cents))
+            .create_payment(&checkout_request(
+                &app.address,
+                &format!("pay_{cents}"),
+                cents,
+            ))
             .await
             .expect("created");
         let payment = fetched(&app, &checkout.gateway_ref).await;
@@ -132,12 +140,19 @@ async fn amounts_travel_as_exact_decimal_strings_both_ways() {
             .expect("fetched");
         assert_eq!(report.amount, Money::from_cents(cents), "{wire}");
         assert_eq!(report.captures[0].amount, Money::from_cents(cents));
-        assert_eq!(report.reference.as_deref(), Some(format!("pay_{cents}").as_str()));
+        assert_eq!(
+            report.reference.as_deref(),
+            Some(format!("pay_{cents}").as_str())
+        );
     }
 }
 
 /// Starts a payment with Mollie from the basket: (obole payment id, hosted page URL).
-async fn start_mollie(app: &TestApp, browser: &crate::helpers::Browser, amount: &str) -> (String, String) {
+async fn start_mollie(
+    app: &TestApp,
+    browser: &crate::helpers::Browser,
+    amount: &str,
+) -> (String, String) {
     let page = browser.pay(amount, "mollie").await;
     assert_eq!(page.status, 303, "pay should redirect: {}", page.body);
     let hosted = page.location.expect("hosted page");
@@ -173,28 +188,24 @@ async fn one_cent_paid_through_the_portal_is_one_cent_in_the_journal() {
 async fn a_webhook_for_an_unknown_payment_is_answered_200_and_posts_nothing() {
     let app = spawn().await;
     let before = app.count("SELECT COUNT(*) FROM journal_entries").await;
-    let status = contract::send(
-        &app,
-        "mollie",
-        webhook("tr_unknown1234"),
-    )
-    .await;
+    let status = contract::send(&app, "mollie", webhook("tr_unknown1234")).await;
     assert_eq!(status, 200);
-    assert_eq!(app.count("SELECT COUNT(*) FROM journal_entries").await, before);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM journal_entries").await,
+        before
+    );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM gateway_notifications WHERE verdict = 'ignored'")
             .await,
         1
     );
     // Not even an id: unreadable, and still nothing posted.
-    let status = contract::send(
-        &app,
-        "mollie",
-        (vec![], b"payment=tr_unknown1234".to_vec()),
-    )
-    .await;
+    let status = contract::send(&app, "mollie", (vec![], b"payment=tr_unknown1234".to_vec())).await;
     assert_eq!(status, 400);
-    assert_eq!(app.count("SELECT COUNT(*) FROM journal_entries").await, before);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM journal_entries").await,
+        before
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,23 +215,23 @@ async fn a_webhook_is_unverifiable_while_mollie_is_down() {
         s.mollie.api_base = Some("http://127.0.0.1:9".into());
     })
     .await;
-    let status = contract::send(
-        &app,
-        "mollie",
-        webhook("tr_whatever123"),
-    )
-    .await;
+    let status = contract::send(&app, "mollie", webhook("tr_whatever123")).await;
     assert_eq!(status, 503, "Mollie must retry later");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_emulator_refuses_numeric_or_inexact_amount_values() {
     let app = spawn().await;
-    for value in [json!(30), json!(30.0), json!("30"), json!("30.0"), json!("30.001")] {
+    for value in [
+        json!(30),
+        json!(30.0),
+        json!("30"),
+        json!("30.0"),
+        json!("30.001"),
+    ] {
         let mut body = valid_body(&app);
         body["amount"]["value"] = value.clone();
-        let (status, content_type, problem) =
-            create_raw(&app, Some(EMULATOR_TEST_KEY), body).await;
+        let (status, content_type, problem) = create_raw(&app, Some(EMULATOR_TEST_KEY), body).await;
         assert_eq!(status, 422, "{value}");
         assert_eq!(content_type, "application/hal+json");
         assert_eq!(problem["field"], "amount.value", "{value}");
@@ -251,11 +262,17 @@ async fn the_emulator_refuses_a_bad_or_missing_key() {
     let mut settings: Settings = app.settings.clone();
     settings.mollie.api_key = "test_wrongKey00000000000000000000".to_string().into();
     let gateway = MollieGateway::new(&settings, &app.address, reqwest::Client::new());
-    match gateway.create_payment(&checkout_request(&app.address, "p", 100)).await {
+    match gateway
+        .create_payment(&checkout_request(&app.address, "p", 100))
+        .await
+    {
         Err(obole::gateways::GatewayError::Rejected(message)) => {
             assert!(message.contains("authenticate"), "{message}")
         }
-        other => panic!("expected a rejection, got {:?}", other.map(|c| c.gateway_ref)),
+        other => panic!(
+            "expected a rejection, got {:?}",
+            other.map(|c| c.gateway_ref)
+        ),
     }
 }
 
@@ -327,7 +344,9 @@ impl Spec {
             Some(reference) => {
                 let mut node = &self.root;
                 for part in reference.trim_start_matches("#/").split('/') {
-                    node = node.get(part).unwrap_or_else(|| panic!("{reference} in the spec"));
+                    node = node
+                        .get(part)
+                        .unwrap_or_else(|| panic!("{reference} in the spec"));
                 }
                 self.resolve(node)
             }
@@ -358,7 +377,10 @@ impl Spec {
     }
 
     /// Every property a schema declares, through `$ref` and `allOf`, with its schema.
-    fn properties<'a>(&'a self, schema: &'a serde_yaml::Value) -> Vec<(String, &'a serde_yaml::Value)> {
+    fn properties<'a>(
+        &'a self,
+        schema: &'a serde_yaml::Value,
+    ) -> Vec<(String, &'a serde_yaml::Value)> {
         let mut out = Vec::new();
         for node in [schema, self.resolve(schema)] {
             if let Some(props) = node.get("properties").and_then(|p| p.as_mapping()) {
@@ -366,7 +388,12 @@ impl Spec {
                     out.push((name.as_str().unwrap_or("").to_string(), prop));
                 }
             }
-            for part in node.get("allOf").and_then(|a| a.as_sequence()).into_iter().flatten() {
+            for part in node
+                .get("allOf")
+                .and_then(|a| a.as_sequence())
+                .into_iter()
+                .flatten()
+            {
                 out.extend(self.properties(part));
             }
         }
@@ -376,10 +403,20 @@ impl Spec {
     fn required<'a>(&'a self, schema: &'a serde_yaml::Value) -> Vec<String> {
         let mut out = Vec::new();
         for node in [schema, self.resolve(schema)] {
-            for name in node.get("required").and_then(|r| r.as_sequence()).into_iter().flatten() {
+            for name in node
+                .get("required")
+                .and_then(|r| r.as_sequence())
+                .into_iter()
+                .flatten()
+            {
                 out.push(name.as_str().unwrap_or("").to_string());
             }
-            for part in node.get("allOf").and_then(|a| a.as_sequence()).into_iter().flatten() {
+            for part in node
+                .get("allOf")
+                .and_then(|a| a.as_sequence())
+                .into_iter()
+                .flatten()
+            {
                 out.extend(self.required(part));
             }
         }
@@ -405,7 +442,9 @@ impl Spec {
             if let Some(types) = node.get("type") {
                 let allowed: Vec<&str> = match types {
                     serde_yaml::Value::String(t) => vec![t.as_str()],
-                    serde_yaml::Value::Sequence(ts) => ts.iter().filter_map(|t| t.as_str()).collect(),
+                    serde_yaml::Value::Sequence(ts) => {
+                        ts.iter().filter_map(|t| t.as_str()).collect()
+                    }
                     _ => vec![],
                 };
                 let actual = match value {
@@ -417,22 +456,32 @@ impl Spec {
                     Value::Array(_) => "array",
                     Value::Object(_) => "object",
                 };
-                let fits = allowed.contains(&actual) || (actual == "integer" && allowed.contains(&"number"));
+                let fits = allowed.contains(&actual)
+                    || (actual == "integer" && allowed.contains(&"number"));
                 if !fits {
                     problems.push(format!("{at} is {actual}, the spec wants {allowed:?}"));
                 }
             }
-            if let (Some(values), Some(text)) = (node.get("enum").and_then(|e| e.as_sequence()), value.as_str())
-                && !values.iter().any(|v| v.as_str() == Some(text))
+            if let (Some(values), Some(text)) = (
+                node.get("enum").and_then(|e| e.as_sequence()),
+                value.as_str(),
+            ) && !values.iter().any(|v| v.as_str() == Some(text))
             {
                 problems.push(format!("{at}: {text:?} is not one of the spec's values"));
             }
-            if let (Some(max), Some(text)) = (node.get("maxLength").and_then(|m| m.as_u64()), value.as_str())
-                && text.chars().count() as u64 > max
+            if let (Some(max), Some(text)) = (
+                node.get("maxLength").and_then(|m| m.as_u64()),
+                value.as_str(),
+            ) && text.chars().count() as u64 > max
             {
                 problems.push(format!("{at} is longer than {max}"));
             }
-            for part in node.get("allOf").and_then(|a| a.as_sequence()).into_iter().flatten() {
+            for part in node
+                .get("allOf")
+                .and_then(|a| a.as_sequence())
+                .into_iter()
+                .flatten()
+            {
                 self.check(part, value, at, true, problems);
             }
             for key in ["oneOf", "anyOf"] {
@@ -482,7 +531,13 @@ impl Spec {
 
     fn problems(&self, path: &str, method: &str, body: &Value) -> Vec<String> {
         let mut problems = Vec::new();
-        self.check(self.request_schema(path, method), body, "body", false, &mut problems);
+        self.check(
+            self.request_schema(path, method),
+            body,
+            "body",
+            false,
+            &mut problems,
+        );
         problems
     }
 }
@@ -493,9 +548,17 @@ async fn obole_requests_follow_the_spec_of_create_payment_and_create_refund() {
     let (fake, received) = recording_mollie().await;
     let mut settings = Settings::default();
     settings.mollie.api_base = Some(fake.clone());
-    let gateway = MollieGateway::new(&settings, "https://portail.exemple.org", reqwest::Client::new());
+    let gateway = MollieGateway::new(
+        &settings,
+        "https://portail.exemple.org",
+        reqwest::Client::new(),
+    );
     let checkout = gateway
-        .create_payment(&checkout_request("https://portail.exemple.org", "pay_spec", 3000))
+        .create_payment(&checkout_request(
+            "https://portail.exemple.org",
+            "pay_spec",
+            3000,
+        ))
         .await
         .expect("created");
     assert_eq!(checkout.gateway_ref, "tr_7UhSN1zuXS");
@@ -516,10 +579,21 @@ async fn obole_requests_follow_the_spec_of_create_payment_and_create_refund() {
     let (method, path, headers, body) = &received[0];
     assert_eq!((method.as_str(), path.as_str()), ("POST", "/v2/payments"));
     let _ = spec.operation("/v2/payments", "post");
-    let header = |name: &str| headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    assert!(spec.header_parameters("/v2/payments", "post").contains(&"idempotency-key".to_string()));
+    let header = |name: &str| {
+        headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert!(
+        spec.header_parameters("/v2/payments", "post")
+            .contains(&"idempotency-key".to_string())
+    );
     assert_eq!(header("idempotency-key").as_deref(), Some("pay_spec"));
-    assert_eq!(header("authorization").as_deref(), Some(format!("Bearer {EMULATOR_TEST_KEY}").as_str()));
+    assert_eq!(
+        header("authorization").as_deref(),
+        Some(format!("Bearer {EMULATOR_TEST_KEY}").as_str())
+    );
     let problems = spec.problems("/v2/payments", "post", body);
     assert!(problems.is_empty(), "{problems:#?}\n{body:#}");
     assert_eq!(body["amount"], json!({"currency": "EUR", "value": "30.00"}));
@@ -531,7 +605,11 @@ async fn obole_requests_follow_the_spec_of_create_payment_and_create_refund() {
         ("POST", "/v2/payments/tr_7UhSN1zuXS/refunds")
     );
     let _ = spec.operation("/v2/payments/{paymentId}/refunds", "post");
-    assert!(headers.iter().any(|(k, v)| k == "idempotency-key" && v == "ref_1"));
+    assert!(
+        headers
+            .iter()
+            .any(|(k, v)| k == "idempotency-key" && v == "ref_1")
+    );
     let problems = spec.problems("/v2/payments/{paymentId}/refunds", "post", body);
     assert!(problems.is_empty(), "{problems:#?}\n{body:#}");
     assert_eq!(body["amount"]["value"], "15.00");
@@ -547,7 +625,15 @@ fn the_spec_check_can_fail() {
         "amountCents": 3000
     });
     let problems = spec.problems("/v2/payments", "post", &bad);
-    for expected in ["body.amount.value is integer", "body.description is required", "body.status is read-only", "body.amountCents is not in the spec"] {
-        assert!(problems.iter().any(|p| p.starts_with(expected)), "{expected} in {problems:#?}");
+    for expected in [
+        "body.amount.value is integer",
+        "body.description is required",
+        "body.status is read-only",
+        "body.amountCents is not in the spec",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.starts_with(expected)),
+            "{expected} in {problems:#?}"
+        );
     }
 }

@@ -74,7 +74,10 @@ impl MollieGateway {
         format!("{}/v2/{path}", self.api_base)
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<reqwest::Response, GatewayError> {
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, GatewayError> {
         request
             .bearer_auth(self.api_key.expose_secret())
             .send()
@@ -269,7 +272,10 @@ impl Gateway for MollieGateway {
             return Err(GatewayError::Rejected("paiement Mollie inconnu".into()));
         }
         let response = self
-            .send(self.http.delete(self.url(&format!("payments/{gateway_ref}"))))
+            .send(
+                self.http
+                    .delete(self.url(&format!("payments/{gateway_ref}"))),
+            )
             .await?;
         read_json::<MolliePayment>(response).await.map(|_| ())
     }
@@ -298,6 +304,9 @@ mod tests {
         assert_eq!(gateway.api_base, LIVE_API_BASE);
         settings.mollie.emulator = true;
         let gateway = MollieGateway::new(&settings, "http://x/", reqwest::Client::new());
-        assert_eq!(gateway.url("payments"), "http://x/sandbox/mollie/v2/payments");
+        assert_eq!(
+            gateway.url("payments"),
+            "http://x/sandbox/mollie/v2/payments"
+        );
     }
 }

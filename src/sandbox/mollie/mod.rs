@@ -83,7 +83,10 @@ fn now() -> String {
     time::OffsetDateTime::now_utc()
         .replace_nanosecond(0)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -91,7 +94,10 @@ fn in_minutes(minutes: i64) -> String {
     (time::OffsetDateTime::now_utc() + time::Duration::minutes(minutes))
         .replace_nanosecond(0)
         .ok()
-        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
         .unwrap_or_default()
 }
 
@@ -380,7 +386,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::get().to(api_list_refunds),
     )
     .route("/sandbox/mollie/checkout/{id}", web::get().to(hosted))
-    .route("/sandbox/mollie/checkout/{id}", web::post().to(hosted_action))
+    .route(
+        "/sandbox/mollie/checkout/{id}",
+        web::post().to(hosted_action),
+    )
     .route("/sandbox/_control/mollie/{id}", web::post().to(control));
 }
 
@@ -464,7 +473,10 @@ async fn api_get_payment(
         }
     }
     match visible(&emulator, &id, live) {
-        Ok(payment) => hal(StatusCode::OK, &emulator.payment_json(&payment, embed_refunds)),
+        Ok(payment) => hal(
+            StatusCode::OK,
+            &emulator.payment_json(&payment, embed_refunds),
+        ),
         Err(problem) => problem.response(),
     }
 }

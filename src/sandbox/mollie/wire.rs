@@ -189,11 +189,18 @@ pub fn amount(map: &Map<String, Value>, what: &str) -> Result<(Money, String), P
     Ok((money, currency))
 }
 
-fn optional_url(map: &Map<String, Value>, field: &str, label: &str) -> Result<Option<String>, Problem> {
+fn optional_url(
+    map: &Map<String, Value>,
+    field: &str,
+    label: &str,
+) -> Result<Option<String>, Problem> {
     match map.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(url)) if is_absolute_http_url(url) => Ok(Some(url.clone())),
-        Some(_) => Err(Problem::unprocessable(format!("The {label} is invalid"), field)),
+        Some(_) => Err(Problem::unprocessable(
+            format!("The {label} is invalid"),
+            field,
+        )),
     }
 }
 
@@ -222,9 +229,8 @@ pub fn payment_request(body: &[u8]) -> Result<PaymentRequest, Problem> {
             "sequenceType",
         ));
     }
-    let redirect_url = optional_url(&map, "redirectUrl", "redirect URL")?.ok_or_else(|| {
-        Problem::unprocessable("The redirect URL is required", "redirectUrl")
-    })?;
+    let redirect_url = optional_url(&map, "redirectUrl", "redirect URL")?
+        .ok_or_else(|| Problem::unprocessable("The redirect URL is required", "redirectUrl"))?;
     let cancel_url = optional_url(&map, "cancelUrl", "cancel URL")?;
     let webhook_url = optional_url(&map, "webhookUrl", "webhook URL")?;
     let metadata = map.get("metadata").cloned().unwrap_or(Value::Null);
@@ -304,7 +310,14 @@ mod tests {
 
     #[test]
     fn amounts_in_the_wrong_type_or_unit_are_refused_on_the_value_field() {
-        for value in [json!(30), json!(30.0), json!("30"), json!("30.0"), json!("3000"), json!("30.001")] {
+        for value in [
+            json!(30),
+            json!(30.0),
+            json!("30"),
+            json!("30.0"),
+            json!("3000"),
+            json!("30.001"),
+        ] {
             let mut body = valid();
             body["amount"]["value"] = value.clone();
             let problem = create(body).err().expect("refused");
@@ -315,7 +328,11 @@ mod tests {
 
     #[test]
     fn missing_and_unknown_parameters_are_refused() {
-        for (field, expected) in [("amount", "amount"), ("description", "description"), ("redirectUrl", "redirectUrl")] {
+        for (field, expected) in [
+            ("amount", "amount"),
+            ("description", "description"),
+            ("redirectUrl", "redirectUrl"),
+        ] {
             let mut body = valid();
             body.as_object_mut().unwrap().remove(field);
             assert_eq!(create(body).err().unwrap().field.as_deref(), Some(expected));
