@@ -256,7 +256,7 @@ async fn the_emulator_refuses_a_bad_or_missing_key() {
     ] {
         let (status, _, problem) = create_raw(&app, key, valid_body(&app)).await;
         assert_eq!(status, 401, "{key:?}");
-        assert_eq!(problem["title"], "Unauthorized");
+        assert_eq!(problem["title"], "Unauthorized Request");
     }
     // The connector reports Mollie's refusal with Mollie's words.
     let mut settings: Settings = app.settings.clone();
@@ -274,6 +274,87 @@ async fn the_emulator_refuses_a_bad_or_missing_key() {
             other.map(|c| c.gateway_ref)
         ),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retried_create_is_replayed_and_a_reused_key_refused() {
+    let app = spawn().await;
+    let gateway = connector(&app);
+    let request = checkout_request(&app.address, "pay_retried", 2500);
+    let first = gateway.create_payment(&request).await.expect("created");
+    let again = gateway.create_payment(&request).await.expect("replayed");
+    assert_eq!(first.gateway_ref, again.gateway_ref);
+    let send = |body: Value| {
+        reqwest::Client::new()
+            .post(format!("{}/sandbox/mollie/v2/payments", app.address))
+            .bearer_auth(EMULATOR_TEST_KEY)
+            .header("Idempotency-Key", "key-1")
+            .json(&body)
+            .send()
+    };
+    let created = send(valid_body(&app)).await.unwrap();
+    assert_eq!(created.status(), 201);
+    let replayed = send(valid_body(&app)).await.unwrap();
+    assert_eq!(replayed.status(), 201);
+    assert_eq!(
+        replayed.headers().get("idempotent-replayed").unwrap(),
+        "true"
+    );
+    let mut other = valid_body(&app);
+    other["amount"]["value"] = json!("31.00");
+    assert_eq!(send(other).await.unwrap().status(), 400);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_is_pending_at_mollie_until_refunded_then_posted_once() {
+    let app = spawn().await;
+    let browser = app.logged_in(MEMBER).await;
+    let (id, hosted) = start_mollie(&app, &browser, "40").await;
+    contract::act(&browser, &hosted, "pay").await;
+    app.wait_for_status(&id, "paid").await;
+    let gateway_ref = app.gateway_ref(&id).await;
+    let outcome = connector(&app)
+        .refund(&RefundRequest {
+            payment_id: id.clone(),
+            gateway_ref: gateway_ref.clone(),
+            capture_ids: vec![],
+            amount: Money::from_cents(1000),
+            currency: "EUR".into(),
+            idempotency_key: "refund-once".into(),
+        })
+        .await
+        .expect("refund asked");
+    assert_eq!(outcome.status, obole::gateways::RefundStatus::Pending);
+    assert_eq!(outcome.amount, Money::from_cents(1000));
+    // Mollie settles it and calls the webhook with the payment's id; obole posts it once.
+    app.wait_for_status(&id, "partially_refunded").await;
+    let payment = fetched(&app, &gateway_ref).await;
+    assert_eq!(payment["amountRefunded"]["value"], "10.00");
+    assert_eq!(payment["amountRemaining"]["value"], "30.00");
+    contract::send(&app, "mollie", webhook(&gateway_ref)).await;
+    let refunds = app
+        .count_for(
+            "SELECT COUNT(*) FROM basket_lines WHERE payment_id = $1 AND kind = 'refund'",
+            &id,
+        )
+        .await;
+    assert_eq!(refunds, 1);
+    // More than what remains is refused by Mollie, with its words.
+    let too_much = connector(&app)
+        .refund(&RefundRequest {
+            payment_id: id.clone(),
+            gateway_ref,
+            capture_ids: vec![],
+            amount: Money::from_cents(3001),
+            currency: "EUR".into(),
+            idempotency_key: "refund-too-much".into(),
+        })
+        .await;
+    assert!(
+        matches!(&too_much, Err(obole::gateways::GatewayError::Rejected(m)) if m.contains("higher than")),
+        "{:?}",
+        too_much.map(|o| o.refund_id)
+    );
 }
 
 // ---- obole's requests against Mollie's OpenAPI description -------------------------------

@@ -298,7 +298,7 @@ impl Emulator {
         if known.fingerprint != fingerprint {
             return Some(
                 Problem::new(
-                    StatusCode::UNPROCESSABLE_ENTITY,
+                    StatusCode::BAD_REQUEST,
                     "The Idempotency-Key was already used for a different request",
                 )
                 .response(),

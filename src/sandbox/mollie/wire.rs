@@ -38,7 +38,7 @@ impl Problem {
     pub fn response(&self) -> HttpResponse {
         let mut body = json!({
             "status": self.status.as_u16(),
-            "title": self.status.canonical_reason().unwrap_or("Error"),
+            "title": title(self.status),
             "detail": self.detail,
             "_links": {"documentation": {"href": DOCUMENTATION, "type": "text/html"}},
         });
@@ -48,6 +48,14 @@ impl Problem {
         HttpResponse::build(self.status)
             .content_type("application/hal+json")
             .body(body.to_string())
+    }
+}
+
+/// Mollie's titles are the HTTP reason phrases, except for 401.
+fn title(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::UNAUTHORIZED => "Unauthorized Request",
+        other => other.canonical_reason().unwrap_or("Error"),
     }
 }
 
