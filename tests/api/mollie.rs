@@ -357,6 +357,33 @@ async fn a_refund_is_pending_at_mollie_until_refunded_then_posted_once() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manager_refund_is_marked_succeeded_once_mollie_has_refunded_it() {
+    let app = spawn().await;
+    let browser = app.logged_in(MEMBER).await;
+    let (id, hosted) = start_mollie(&app, &browser, "20").await;
+    contract::act(&browser, &hosted, "pay").await;
+    app.wait_for_status(&id, "paid").await;
+    let manager = app.logged_in(crate::helpers::MANAGER).await;
+    let token = manager.get(&format!("/admin/payments/{id}")).await.csrf();
+    let done = manager
+        .post_form(
+            &format!("/admin/payments/{id}/refund"),
+            &[("amount", "20"), ("csrf_token", &token)],
+        )
+        .await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    // Mollie answers `pending`: nothing is posted before its webhook says `refunded`.
+    assert_eq!(app.payment_status(&id).await, "paid");
+    app.wait_for_status(&id, "refunded").await;
+    let status: String = sqlx::query_scalar("SELECT status FROM refunds WHERE payment_id = $1")
+        .bind(&id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "succeeded");
+}
+
 // ---- obole's requests against Mollie's OpenAPI description -------------------------------
 
 /// What a fake Mollie received: method, path, headers, body.
