@@ -4,6 +4,8 @@
 //! the payer to `redirectUrl` (or `cancelUrl`) with nothing appended, and the classic webhook:
 //! an unsigned form POST `id=tr_…`, retried until the merchant answers 200.
 
+mod checkout;
+mod resources;
 mod wire;
 
 use std::collections::HashMap;
@@ -16,10 +18,10 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::common::{self, ControlBody, HostedActionForm, HostedPage, PayerAction};
+use super::common;
 use crate::config::Settings;
 use crate::domain::Money;
-use wire::{Problem, money_json};
+use wire::Problem;
 
 /// How long an emulated refund stays `pending` before it is `refunded` (real Mollie: hours).
 const REFUND_SETTLES_AFTER: Duration = Duration::from_millis(200);
@@ -190,105 +192,6 @@ impl Emulator {
         ));
     }
 
-    fn checkout_url(&self, id: &str) -> String {
-        format!("{}/sandbox/mollie/checkout/{id}", self.public_base)
-    }
-
-    fn payment_json(&self, p: &EmulatedPayment, embed_refunds: bool) -> Value {
-        let self_url = format!("{}/sandbox/mollie/v2/payments/{}", self.public_base, p.id);
-        let mut body = json!({
-            "resource": "payment",
-            "id": p.id,
-            "mode": if p.live { "live" } else { "test" },
-            "createdAt": p.created_at,
-            "amount": money_json(p.amount, &p.currency),
-            "description": p.description,
-            "method": Value::Null,
-            "metadata": p.metadata,
-            "status": p.status,
-            "isCancelable": p.status == "open",
-            "profileId": "pfl_emulator0",
-            "sequenceType": "oneoff",
-            "redirectUrl": p.redirect_url,
-            "_links": {
-                "self": {"href": self_url, "type": "application/hal+json"},
-                "documentation": {"href": "https://docs.mollie.com/reference/get-payment", "type": "text/html"},
-            },
-        });
-        let Some(object) = body.as_object_mut() else {
-            return body;
-        };
-        for (key, value) in [
-            ("cancelUrl", &p.cancel_url),
-            ("webhookUrl", &p.webhook_url),
-            ("locale", &p.locale),
-        ] {
-            if let Some(value) = value {
-                object.insert(key.into(), Value::String(value.clone()));
-            }
-        }
-        match (p.status, &p.closed_at) {
-            ("open", _) => {
-                object.insert("expiresAt".into(), json!(p.expires_at));
-                object["_links"]["checkout"] =
-                    json!({"href": self.checkout_url(&p.id), "type": "text/html"});
-            }
-            (status, Some(at)) => {
-                let key = match status {
-                    "paid" => "paidAt",
-                    "canceled" => "canceledAt",
-                    "expired" => "expiredAt",
-                    _ => "failedAt",
-                };
-                object.insert(key.into(), json!(at));
-            }
-            _ => {}
-        }
-        if p.status == "paid" {
-            let refunded = p.refunded();
-            object.insert("amountRefunded".into(), money_json(refunded, &p.currency));
-            object.insert(
-                "amountRemaining".into(),
-                money_json(p.amount - refunded, &p.currency),
-            );
-            object.insert(
-                "settlementAmount".into(),
-                money_json(p.amount - estimated_fee(p.amount), &p.currency),
-            );
-            if !p.refunds.is_empty() {
-                object["_links"]["refunds"] = json!({
-                    "href": format!("{self_url}/refunds"),
-                    "type": "application/hal+json",
-                });
-            }
-        }
-        if embed_refunds {
-            let refunds: Vec<Value> = p.refunds.iter().map(|r| self.refund_json(p, r)).collect();
-            object.insert("_embedded".into(), json!({ "refunds": refunds }));
-        }
-        body
-    }
-
-    fn refund_json(&self, p: &EmulatedPayment, r: &EmulatedRefund) -> Value {
-        let payment_url = format!("{}/sandbox/mollie/v2/payments/{}", self.public_base, p.id);
-        json!({
-            "resource": "refund",
-            "id": r.id,
-            "mode": if p.live { "live" } else { "test" },
-            "amount": money_json(r.amount, &p.currency),
-            "settlementAmount": money_json(Money::ZERO - r.amount, &p.currency),
-            "status": r.status,
-            "description": r.description,
-            "metadata": Value::Null,
-            "paymentId": p.id,
-            "createdAt": r.created_at,
-            "_links": {
-                "self": {"href": format!("{payment_url}/refunds/{}", r.id), "type": "application/hal+json"},
-                "payment": {"href": payment_url, "type": "application/hal+json"},
-            },
-        })
-    }
-
     /// The answer given before to this key, if the request is the same; a different request
     /// under a used key is refused.
     fn replay(&self, key: &Option<String>, fingerprint: &str) -> Option<HttpResponse> {
@@ -385,12 +288,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/sandbox/mollie/v2/payments/{id}/refunds",
         web::get().to(api_list_refunds),
     )
-    .route("/sandbox/mollie/checkout/{id}", web::get().to(hosted))
     .route(
         "/sandbox/mollie/checkout/{id}",
-        web::post().to(hosted_action),
+        web::get().to(checkout::hosted),
     )
-    .route("/sandbox/_control/mollie/{id}", web::post().to(control));
+    .route(
+        "/sandbox/mollie/checkout/{id}",
+        web::post().to(checkout::hosted_action),
+    )
+    .route(
+        "/sandbox/_control/mollie/{id}",
+        web::post().to(checkout::control),
+    );
 }
 
 async fn api_create_payment(
@@ -607,98 +516,6 @@ async fn api_list_refunds(
                 StatusCode::OK,
                 &json!({"count": refunds.len(), "_embedded": {"refunds": refunds}}),
             )
-        }
-        Err(problem) => problem.response(),
-    }
-}
-
-async fn hosted(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpResponse {
-    let Some(payment) = emulator.payment(&id) else {
-        return common::plain(StatusCode::NOT_FOUND, "Paiement Mollie inconnu.");
-    };
-    common::hosted_page(HostedPage {
-        gateway: "Mollie",
-        action_url: &format!("/sandbox/mollie/checkout/{}", payment.id),
-        amount: payment.amount,
-        description: &payment.description,
-        reference: &payment.id,
-        open: payment.status == "open",
-        status: payment.status,
-    })
-}
-
-/// Closes an open payment as the payer or the test control says.
-fn settle(
-    emulator: &Emulator,
-    id: &str,
-    status: &'static str,
-    paid_amount: Option<i64>,
-) -> Result<EmulatedPayment, Problem> {
-    emulator.update(id, |p| {
-        if p.status != "open" {
-            return Err(Problem::new(
-                StatusCode::CONFLICT,
-                "Ce paiement est déjà terminé.",
-            ));
-        }
-        p.status = status;
-        p.closed_at = Some(now());
-        if let Some(amount) = paid_amount {
-            p.amount = Money::from_cents(amount);
-        }
-        Ok(())
-    })
-}
-
-async fn hosted_action(
-    emulator: web::Data<Emulator>,
-    id: web::Path<String>,
-    form: web::Form<HostedActionForm>,
-) -> HttpResponse {
-    let Some(action) = PayerAction::parse(&form.action) else {
-        return common::plain(StatusCode::BAD_REQUEST, "Action inconnue.");
-    };
-    // Mollie has no "error" status: a payment the method could not complete is `failed`.
-    let status = match action {
-        PayerAction::Pay => "paid",
-        PayerAction::Refuse | PayerAction::Error => "failed",
-        PayerAction::Back => "canceled",
-    };
-    let payment = match settle(&emulator, &id, status, None) {
-        Ok(payment) => payment,
-        Err(problem) => return common::plain(problem.status, &problem.detail),
-    };
-    // Mollie appends nothing: the merchant reads the status from the API.
-    let location = match action {
-        PayerAction::Back => payment.cancel_url.clone(),
-        _ => None,
-    }
-    .unwrap_or_else(|| payment.redirect_url.clone());
-    emulator.into_inner().notify(&payment);
-    HttpResponse::SeeOther()
-        .insert_header(("Location", location))
-        .finish()
-}
-
-async fn control(
-    emulator: web::Data<Emulator>,
-    id: web::Path<String>,
-    body: web::Json<ControlBody>,
-) -> HttpResponse {
-    let status = match body.status.as_str() {
-        "paid" => "paid",
-        "refused" | "error" => "failed",
-        "cancelled" => "canceled",
-        "expired" => "expired",
-        _ => return common::plain(StatusCode::BAD_REQUEST, "unknown status"),
-    };
-    match settle(&emulator, &id, status, body.amount) {
-        Ok(payment) => {
-            let answer = emulator.payment_json(&payment, true);
-            if body.notify {
-                emulator.into_inner().notify(&payment);
-            }
-            hal(StatusCode::OK, &answer)
         }
         Err(problem) => problem.response(),
     }
