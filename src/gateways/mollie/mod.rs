@@ -223,7 +223,7 @@ impl Gateway for MollieGateway {
             .map_err(|e| NotificationError::Unverifiable(e.into()))
     }
 
-    #[tracing::instrument(skip_all, fields(gateway_ref))]
+    #[tracing::instrument(skip_all, fields(gateway_ref = %gateway_ref))]
     async fn fetch_payment(&self, gateway_ref: &str) -> Result<GatewayReport, GatewayError> {
         if !valid_id(gateway_ref, "tr_") {
             return Err(GatewayError::Rejected(format!(
@@ -266,7 +266,7 @@ impl Gateway for MollieGateway {
         })
     }
 
-    #[tracing::instrument(skip_all, fields(gateway_ref))]
+    #[tracing::instrument(skip_all, fields(gateway_ref = %gateway_ref))]
     async fn cancel(&self, gateway_ref: &str) -> Result<(), GatewayError> {
         if !valid_id(gateway_ref, "tr_") {
             return Err(GatewayError::Rejected("paiement Mollie inconnu".into()));

@@ -253,6 +253,15 @@ async fn the_emulator_refuses_a_bad_or_missing_key() {
         assert_eq!(status, 401, "{key:?}");
         assert_eq!(problem["title"], "Unauthorized Request");
     }
+    // A live key is never the emulator's, even when the portal is configured with one.
+    let live_key = "live_oboleEmulatorKey0000000000000";
+    let live = spawn_app_with(|s| {
+        enable_mollie(s);
+        s.mollie.api_key = live_key.to_string().into();
+    })
+    .await;
+    let (status, _, _) = create_raw(&live, Some(live_key), valid_body(&live)).await;
+    assert_eq!(status, 401);
     // The connector reports Mollie's refusal with Mollie's words.
     let mut settings: Settings = app.settings.clone();
     settings.mollie.api_key = "test_wrongKey00000000000000000000".to_string().into();
