@@ -40,7 +40,7 @@ async fn recording_mollie() -> (String, Received) {
                 let json: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                 store.lock().unwrap().push((
                     request.method().to_string(),
-                    request.path().to_string(),
+                    request.uri().to_string(),
                     headers,
                     json,
                 ));
@@ -104,14 +104,31 @@ impl Spec {
         &self.operation(path, method)["requestBody"]["content"]["application/json"]["schema"]
     }
 
-    fn header_parameters(&self, path: &str, method: &str) -> Vec<String> {
+    /// The operation's parameters in `location` (header, query): name and allowed values
+    /// (an operation may narrow a shared parameter's schema beside its `$ref`).
+    fn parameters(&self, path: &str, method: &str, location: &str) -> Vec<(String, Vec<String>)> {
         self.operation(path, method)["parameters"]
             .as_sequence()
             .into_iter()
             .flatten()
-            .map(|p| self.resolve(p))
-            .filter(|p| p["in"] == "header")
-            .filter_map(|p| p["name"].as_str().map(str::to_ascii_lowercase))
+            .filter(|p| self.resolve(p)["in"] == location)
+            .filter_map(|p| {
+                let name = self.resolve(p)["name"].as_str()?.to_ascii_lowercase();
+                let values = [p, self.resolve(p)]
+                    .iter()
+                    .filter_map(|node| node.get("schema")?.get("enum")?.as_sequence())
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect();
+                Some((name, values))
+            })
+            .collect()
+    }
+
+    fn header_parameters(&self, path: &str, method: &str) -> Vec<String> {
+        self.parameters(path, method, "header")
+            .into_iter()
+            .map(|(name, _)| name)
             .collect()
     }
 
@@ -313,8 +330,14 @@ async fn obole_requests_follow_the_spec_of_create_payment_and_create_refund() {
         .await
         .expect("refund asked");
 
+    gateway
+        .fetch_payment("tr_7UhSN1zuXS")
+        .await
+        .expect("fetched");
+    gateway.cancel("tr_7UhSN1zuXS").await.expect("cancelled");
+
     let received = received.lock().unwrap().clone();
-    assert_eq!(received.len(), 2);
+    assert_eq!(received.len(), 4);
     let (method, path, headers, body) = &received[0];
     assert_eq!((method.as_str(), path.as_str()), ("POST", "/v2/payments"));
     let _ = spec.operation("/v2/payments", "post");
@@ -352,6 +375,31 @@ async fn obole_requests_follow_the_spec_of_create_payment_and_create_refund() {
     let problems = spec.problems("/v2/payments/{paymentId}/refunds", "post", body);
     assert!(problems.is_empty(), "{problems:#?}\n{body:#}");
     assert_eq!(body["amount"]["value"], "15.00");
+
+    let (method, uri, _, _) = &received[2];
+    let (path, query) = uri.split_once('?').expect("a query");
+    assert_eq!(
+        (method.as_str(), path),
+        ("GET", "/v2/payments/tr_7UhSN1zuXS")
+    );
+    let allowed = spec.parameters("/v2/payments/{paymentId}", "get", "query");
+    for (name, value) in query.split('&').filter_map(|pair| pair.split_once('=')) {
+        let (_, values) = allowed
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("query parameter {name} is not in the spec"));
+        assert!(
+            values.is_empty() || values.iter().any(|v| v == value),
+            "{name}={value} not in {values:?}"
+        );
+    }
+    let (method, uri, _, body) = &received[3];
+    assert_eq!(
+        (method.as_str(), uri.as_str()),
+        ("DELETE", "/v2/payments/tr_7UhSN1zuXS")
+    );
+    let _ = spec.operation("/v2/payments/{paymentId}", "delete");
+    assert_eq!(body, &Value::Null, "a cancel carries no body");
 }
 
 #[test]
