@@ -9,6 +9,7 @@ mod helpers;
 mod hostile;
 mod isolation;
 mod login;
+mod mollie;
 mod notifications;
 mod pay;
 mod payplug;

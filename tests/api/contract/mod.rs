@@ -6,6 +6,7 @@
 //! `contract_tests!` line below.
 
 mod payplug;
+mod mollie;
 mod sandbox;
 
 use std::time::Duration;
@@ -566,3 +567,4 @@ macro_rules! contract_tests {
 
 contract_tests!(sandbox_contract, super::sandbox::SandboxDriver);
 contract_tests!(payplug_contract, super::payplug::PayPlugDriver);
+contract_tests!(mollie_contract, super::mollie::MollieDriver);
