@@ -240,6 +240,13 @@ impl HelloAssoGateway {
         match notification.event_type.as_str() {
             "Order" => Ok(data.get("checkoutIntentId").and_then(number_text)),
             "Payment" => {
+                if let Some(id) = data
+                    .pointer("/order/checkoutIntentId")
+                    .and_then(number_text)
+                {
+                    return Ok(Some(id));
+                }
+                // The spec gives `checkoutIntentId` only "if available": the order has it.
                 let Some(order_id) = data.pointer("/order/id").and_then(number_text) else {
                     return Ok(None);
                 };
