@@ -5,6 +5,7 @@
 //! A gateway joins by implementing [`GatewayDriver`] (in `drivers/<name>.rs`) and adding one
 //! `contract_tests!` line below.
 
+mod helloasso;
 mod sandbox;
 
 use std::time::Duration;
@@ -564,3 +565,4 @@ macro_rules! contract_tests {
 }
 
 contract_tests!(sandbox_contract, super::sandbox::SandboxDriver);
+contract_tests!(helloasso_contract, super::helloasso::HelloAssoDriver);
