@@ -4,6 +4,7 @@ mod admin;
 mod basket;
 mod browser;
 mod contract;
+mod helloasso;
 mod helpers;
 mod isolation;
 mod login;

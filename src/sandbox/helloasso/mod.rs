@@ -514,15 +514,19 @@ async fn create_intent(
     slug: web::Path<String>,
     body: web::Bytes,
 ) -> HttpResponse {
+    // Recorded before the checks, so tests see refused calls too.
+    let raw: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    emulator.record(json!({
+        "method": "POST",
+        "path": request.path().trim_start_matches(PREFIX),
+        "body": raw,
+        "authorized": authorize(&emulator, &request).is_ok(),
+    }));
     if let Err(response) =
         authorize(&emulator, &request).and_then(|()| own_organization(&emulator, &slug))
     {
         return response;
     }
-    let raw: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    emulator.record(
-        json!({"method": "POST", "path": request.path().trim_start_matches(PREFIX), "body": raw}),
-    );
     let parsed: InitCheckoutBody = match serde_json::from_slice(&body) {
         Ok(parsed) => parsed,
         Err(e) => return api_error(StatusCode::BAD_REQUEST, "ArgumentInvalid", &e.to_string()),

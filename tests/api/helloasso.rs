@@ -1,0 +1,597 @@
+//! HelloAsso beyond the contract: the OAuth2 token's life, the payer prefill rules, signed
+//! notifications, payment in terms, and obole's requests checked against HelloAsso's spec.
+
+use obole::domain::Money;
+use obole::gateways::helloasso::HelloAssoGateway;
+use obole::gateways::{CheckoutRequest, Gateway, RefundRequest};
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+use crate::contract::{GatewayDriver, Notification, act, control, send, start};
+use driver::{HelloAssoDriver, emulator_token, order_notification};
+
+/// The contract suite's driver and its helpers (the contract keeps its modules private).
+#[path = "contract/helloasso.rs"]
+mod driver;
+use crate::helpers::{MEMBER, TestApp, spawn_app_with};
+
+const SPEC: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/specs/helloasso/helloasso.json"
+);
+
+async fn spawn(adjust: impl FnOnce(&mut obole::config::Settings)) -> TestApp {
+    spawn_app_with(|s| {
+        HelloAssoDriver.configure(s);
+        s.reconcile.interval_secs = 0;
+        adjust(s);
+    })
+    .await
+}
+
+/// Everything obole sent to the emulated HelloAsso, oldest first.
+async fn journal(app: &TestApp) -> Vec<Value> {
+    reqwest::Client::new()
+        .get(format!(
+            "{}/sandbox/_control/helloasso/_journal",
+            app.address
+        ))
+        .send()
+        .await
+        .expect("journal")
+        .json()
+        .await
+        .expect("journal entries")
+}
+
+async fn grants(app: &TestApp) -> Vec<String> {
+    journal(app)
+        .await
+        .iter()
+        .filter(|e| e["path"] == "/oauth2/token")
+        .map(|e| e["grantType"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+async fn checkout_bodies(app: &TestApp) -> Vec<Value> {
+    journal(app)
+        .await
+        .into_iter()
+        .filter(|e| {
+            e["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with("/checkout-intents"))
+        })
+        .collect()
+}
+
+fn gateway(app: &TestApp) -> HelloAssoGateway {
+    HelloAssoGateway::new(&app.settings, &app.address, reqwest::Client::new())
+}
+
+#[tokio::test]
+async fn an_expired_token_is_refreshed_and_payments_still_work() {
+    let app = spawn(|s| s.helloasso.token_ttl_secs = 2).await;
+    let browser = app.logged_in(MEMBER).await;
+    start(&app, &HelloAssoDriver, &browser, "10").await;
+    assert_eq!(grants(&app).await, ["client_credentials"]);
+    // Past the point where obole renews (before HelloAsso's expiry).
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    start(&app, &HelloAssoDriver, &browser, "12").await;
+    assert_eq!(grants(&app).await, ["client_credentials", "refresh_token"]);
+    // Long past expiry, the refresh token still renews it.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    start(&app, &HelloAssoDriver, &browser, "14").await;
+    assert_eq!(
+        grants(&app).await,
+        ["client_credentials", "refresh_token", "refresh_token"]
+    );
+    let bodies = checkout_bodies(&app).await;
+    assert!(bodies.iter().all(|b| b["authorized"] == true), "{bodies:?}");
+}
+
+#[tokio::test]
+async fn a_token_refused_with_401_is_renewed_and_the_call_retried_once() {
+    let app = spawn(|_| {}).await;
+    let browser = app.logged_in(MEMBER).await;
+    start(&app, &HelloAssoDriver, &browser, "10").await;
+    let expired = reqwest::Client::new()
+        .post(format!(
+            "{}/sandbox/_control/helloasso/_expire-tokens",
+            app.address
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert!(expired.status().is_success());
+    start(&app, &HelloAssoDriver, &browser, "12").await;
+    let bodies = checkout_bodies(&app).await;
+    let authorized: Vec<bool> = bodies
+        .iter()
+        .map(|b| b["authorized"].as_bool().unwrap())
+        .collect();
+    assert_eq!(authorized, [true, false, true]);
+    assert_eq!(grants(&app).await, ["client_credentials", "refresh_token"]);
+}
+
+#[tokio::test]
+async fn wrong_client_credentials_are_refused_without_creating_anything() {
+    // One obole plays HelloAsso with the test client; the other holds a wrong secret.
+    let helloasso = spawn(|_| {}).await;
+    let app = spawn(|s| {
+        HelloAssoDriver.point_api_at(s, &helloasso.address);
+        s.helloasso.client_secret = SecretString::from("not-the-secret");
+    })
+    .await;
+    let browser = app.logged_in(MEMBER).await;
+    let page = browser.pay("10", "helloasso").await;
+    assert_eq!(page.status, 502, "{}", page.body);
+    assert!(
+        page.text_of("amount-error")
+            .unwrap()
+            .contains("a refusé cette demande")
+    );
+    assert_eq!(grants(&helloasso).await, ["client_credentials"]);
+    assert!(checkout_bodies(&helloasso).await.is_empty());
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM payments WHERE status = 'failed'")
+            .await,
+        1
+    );
+}
+
+#[tokio::test]
+async fn payer_names_helloasso_would_refuse_are_left_out_of_the_prefill() {
+    let app = spawn(|_| {}).await;
+    sqlx::query("UPDATE users SET first_name = 'Test', last_name = 'Martin2' WHERE email = $1")
+        .bind(MEMBER.0)
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let browser = app.logged_in(MEMBER).await;
+    start(&app, &HelloAssoDriver, &browser, "10").await;
+    let body = &checkout_bodies(&app).await[0]["body"];
+    assert_eq!(body["payer"], json!({"email": MEMBER.0}));
+
+    // Sent anyway, HelloAsso refuses them.
+    let mut refused = body.clone();
+    refused["payer"]["firstName"] = json!("Test");
+    refused["payer"]["lastName"] = json!("Martin");
+    let answer = reqwest::Client::new()
+        .post(format!(
+            "{}/sandbox/helloasso/v5/organizations/association-demo/checkout-intents",
+            app.address
+        ))
+        .bearer_auth(emulator_token(&app).await)
+        .json(&refused)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+    let message: Value = answer.json().await.unwrap();
+    assert!(
+        message["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("firstName"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn acceptable_payer_names_are_prefilled() {
+    let app = spawn(|_| {}).await;
+    let browser = app.logged_in(MEMBER).await;
+    start(&app, &HelloAssoDriver, &browser, "10").await;
+    let body = &checkout_bodies(&app).await[0]["body"];
+    assert_eq!(
+        body["payer"],
+        json!({"firstName": "Camille", "lastName": "Martin", "email": MEMBER.0})
+    );
+    assert_eq!(body["totalAmount"], 1000);
+    assert_eq!(body["initialAmount"], 1000);
+    assert_eq!(body["containsDonation"], false);
+    assert!(body.get("terms").is_none());
+}
+
+#[tokio::test]
+async fn with_a_signature_key_only_correctly_signed_notifications_are_accepted() {
+    let key = "ha_signature_key_for_tests";
+    let app = spawn(|s| s.helloasso.signature_key = Some(SecretString::from(key))).await;
+    let browser = app.logged_in(MEMBER).await;
+
+    // HelloAsso's own notifications are signed and accepted.
+    let (id, hosted) = start(&app, &HelloAssoDriver, &browser, "30").await;
+    act(&browser, &hosted, "pay").await;
+    app.wait_for_status(&id, "paid").await;
+
+    let (id, _) = start(&app, &HelloAssoDriver, &browser, "20").await;
+    let gateway_ref = app.gateway_ref(&id).await;
+    control(
+        &app,
+        &HelloAssoDriver,
+        &gateway_ref,
+        json!({"status": "paid", "notify": false}),
+    )
+    .await;
+    let body = order_notification(&app, &gateway_ref).await;
+    let unsigned = send(&app, "helloasso", (vec![], body.clone())).await;
+    assert_eq!(unsigned, 401);
+    let wrong = obole::sandbox::common::hmac_sha256_hex(b"another key", &body);
+    let forged = send(
+        &app,
+        "helloasso",
+        (vec![("x-ha-signature".into(), wrong)], body.clone()),
+    )
+    .await;
+    assert_eq!(forged, 401);
+    assert_eq!(app.payment_status(&id).await, "pending");
+    let right = obole::sandbox::common::hmac_sha256_hex(key.as_bytes(), &body);
+    let genuine = send(
+        &app,
+        "helloasso",
+        (vec![("x-ha-signature".into(), right)], body),
+    )
+    .await;
+    assert_eq!(genuine, 200);
+    assert_eq!(app.payment_status(&id).await, "paid");
+    assert_eq!(app.postings_for(&id).await, (1, 1));
+}
+
+#[tokio::test]
+async fn a_payment_notification_is_followed_to_its_checkout_intent() {
+    let app = spawn(|_| {}).await;
+    let browser = app.logged_in(MEMBER).await;
+    let (id, _) = start(&app, &HelloAssoDriver, &browser, "25").await;
+    let gateway_ref = app.gateway_ref(&id).await;
+    control(
+        &app,
+        &HelloAssoDriver,
+        &gateway_ref,
+        json!({"status": "paid", "notify": false}),
+    )
+    .await;
+    let order: Value = serde_json::from_slice(&order_notification(&app, &gateway_ref).await)
+        .map(|n: Value| n["data"].clone())
+        .unwrap();
+    // Only the order's id: obole reads the order, then the intent.
+    let body = serde_json::to_vec(&json!({
+        "eventType": "Payment",
+        "data": {"id": order["payments"][0]["id"], "state": "Authorized", "amount": 2500,
+                 "order": {"id": order["id"], "formType": "Checkout"}},
+        "metadata": {},
+    }))
+    .unwrap();
+    assert_eq!(send(&app, "helloasso", (vec![], body)).await, 200);
+    assert_eq!(app.payment_status(&id).await, "paid");
+    assert_eq!(app.postings_for(&id).await, (1, 1));
+}
+
+/// An attempt of 90,00 € created in three terms at the connector.
+async fn attempt_in_three_terms(app: &TestApp) -> (String, String) {
+    let member = app.member_id(MEMBER.0).await;
+    let amount = Money::from_cents(9000);
+    let payment =
+        obole::payments::create_attempt(&app.pool, &member, "helloasso", amount, "EUR", true)
+            .await
+            .unwrap();
+    let page = format!("{}/payments/{}", app.address, payment.id);
+    let checkout = gateway(app)
+        .create_payment(&CheckoutRequest {
+            payment_id: payment.id.clone(),
+            amount,
+            currency: "EUR".into(),
+            description: "Cotisation 2026-2027 en trois fois".into(),
+            payer_email: MEMBER.0.into(),
+            payer_first_name: "Camille".into(),
+            payer_last_name: "Martin".into(),
+            return_url: page.clone(),
+            cancel_url: page.clone(),
+            error_url: page,
+            notification_url: format!("{}/webhooks/helloasso", app.address),
+            installments: Some(3),
+            contains_donation: false,
+        })
+        .await
+        .expect("an intent in three terms");
+    obole::payments::mark_pending(
+        &app.pool,
+        &payment.id,
+        &checkout.gateway_ref,
+        &checkout.redirect_url,
+    )
+    .await
+    .unwrap();
+    (payment.id, checkout.gateway_ref)
+}
+
+async fn fetch_and_apply(app: &TestApp, gateway_ref: &str) -> obole::gateways::GatewayReport {
+    let report = gateway(app).fetch_payment(gateway_ref).await.unwrap();
+    obole::payments::apply_report(
+        &app.pool,
+        &app.settings.accounts,
+        "helloasso",
+        "HelloAsso",
+        &report,
+    )
+    .await
+    .unwrap();
+    report
+}
+
+#[tokio::test]
+async fn installments_post_one_line_per_term_received() {
+    let app = spawn(|_| {}).await;
+    let (id, gateway_ref) = attempt_in_three_terms(&app).await;
+    let body = &checkout_bodies(&app).await[0]["body"];
+    assert_eq!(body["totalAmount"], 9000);
+    assert_eq!(body["initialAmount"], 3000);
+    let terms = body["terms"].as_array().unwrap();
+    assert_eq!(terms.len(), 2);
+    assert!(terms.iter().all(|t| t["amount"] == 3000));
+
+    let pending = fetch_and_apply(&app, &gateway_ref).await;
+    assert!(pending.captures.is_empty());
+    assert_eq!(app.postings_for(&id).await, (0, 0));
+
+    let settle = json!({"status": "paid", "notify": false});
+    control(&app, &HelloAssoDriver, &gateway_ref, settle.clone()).await;
+    let first = fetch_and_apply(&app, &gateway_ref).await;
+    assert_eq!(first.amount, Money::from_cents(9000));
+    assert_eq!(first.captures.len(), 1);
+    assert_eq!(app.payment_status(&id).await, "paid");
+    assert_eq!(app.postings_for(&id).await, (1, 1));
+
+    // HelloAsso debits the next terms month after month.
+    for (term, expected) in [(2, (2, 2)), (3, (3, 3))] {
+        control(&app, &HelloAssoDriver, &gateway_ref, settle.clone()).await;
+        let report = fetch_and_apply(&app, &gateway_ref).await;
+        assert_eq!(report.captures.len(), term);
+        assert_eq!(app.postings_for(&id).await, expected);
+    }
+    // Read again, nothing is posted twice.
+    fetch_and_apply(&app, &gateway_ref).await;
+    assert_eq!(app.postings_for(&id).await, (3, 3));
+    let paid: i64 = sqlx::query_scalar("SELECT paid_amount_cents FROM payments WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(paid, 9000);
+}
+
+#[tokio::test]
+async fn the_emulator_refuses_terms_that_do_not_add_up_to_the_total() {
+    let app = spawn(|_| {}).await;
+    attempt_in_three_terms(&app).await;
+    let mut body = checkout_bodies(&app).await[0]["body"].clone();
+    body["totalAmount"] = json!(9001);
+    let answer = reqwest::Client::new()
+        .post(format!(
+            "{}/sandbox/helloasso/v5/organizations/association-demo/checkout-intents",
+            app.address
+        ))
+        .bearer_auth(emulator_token(&app).await)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 400);
+}
+
+// ---- obole's requests against HelloAsso's OpenAPI spec ----------------------------------
+
+fn spec() -> Value {
+    serde_json::from_str(&std::fs::read_to_string(SPEC).expect("the HelloAsso spec")).unwrap()
+}
+
+fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema.get("$ref").and_then(Value::as_str) {
+        // Schema names contain dots: the name is everything after the last slash.
+        Some(reference) => {
+            let name = reference.rsplit('/').next().unwrap_or_default();
+            spec["components"]["schemas"]
+                .get(name)
+                .unwrap_or_else(|| panic!("unresolved {reference}"))
+        }
+        None => schema,
+    }
+}
+
+/// What in `value` the schema does not allow: types, int32 range, lengths, required and
+/// unknown properties.
+fn violations(spec: &Value, schema: &Value, value: &Value, at: &str) -> Vec<String> {
+    let schema = resolve(spec, schema);
+    let mut out = Vec::new();
+    if value.is_null() {
+        if schema["nullable"] != true && schema.get("type").is_some() {
+            out.push(format!("{at}: null not allowed"));
+        }
+        return out;
+    }
+    match schema["type"].as_str() {
+        Some("integer") => match value.as_i64() {
+            Some(n) if schema["format"] == "int32" && i32::try_from(n).is_err() => {
+                out.push(format!("{at}: {n} is not an int32"))
+            }
+            Some(_) => {}
+            None => out.push(format!("{at}: {value} is not an integer")),
+        },
+        Some("string") => match value.as_str() {
+            Some(s) => {
+                let len = s.chars().count() as u64;
+                if schema["maxLength"].as_u64().is_some_and(|max| len > max) {
+                    out.push(format!("{at}: longer than {}", schema["maxLength"]));
+                }
+                if schema["minLength"].as_u64().is_some_and(|min| len < min) {
+                    out.push(format!("{at}: shorter than {}", schema["minLength"]));
+                }
+                if schema["format"] == "date-time"
+                    && time::OffsetDateTime::parse(
+                        s,
+                        &time::format_description::well_known::Rfc3339,
+                    )
+                    .is_err()
+                {
+                    out.push(format!("{at}: {s} is not a date-time"));
+                }
+            }
+            None => out.push(format!("{at}: {value} is not a string")),
+        },
+        Some("boolean") if !value.is_boolean() => out.push(format!("{at}: not a boolean")),
+        Some("array") => match value.as_array() {
+            Some(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    out.extend(violations(
+                        spec,
+                        &schema["items"],
+                        item,
+                        &format!("{at}[{i}]"),
+                    ));
+                }
+            }
+            None => out.push(format!("{at}: not an array")),
+        },
+        Some("object") => match value.as_object() {
+            Some(object) => {
+                let properties = schema["properties"]
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
+                for required in schema["required"].as_array().into_iter().flatten() {
+                    if !object.contains_key(required.as_str().unwrap()) {
+                        out.push(format!("{at}.{}: required", required.as_str().unwrap()));
+                    }
+                }
+                for (key, item) in object {
+                    match properties.get(key) {
+                        Some(property) => {
+                            out.extend(violations(spec, property, item, &format!("{at}.{key}")))
+                        }
+                        None if schema["additionalProperties"] == false => {
+                            out.push(format!("{at}.{key}: not in the schema"))
+                        }
+                        None => {}
+                    }
+                }
+            }
+            None => out.push(format!("{at}: not an object")),
+        },
+        _ => {}
+    }
+    out
+}
+
+/// The spec's operation for a path obole called (`/v5/...`; the spec's server ends in `/v5`).
+fn operation<'a>(spec: &'a Value, method: &str, called: &str) -> &'a Value {
+    let called: Vec<&str> = called.trim_start_matches("/v5").split('/').collect();
+    let (_, item) = spec["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .find(|(template, _)| {
+            let template: Vec<&str> = template.split('/').collect();
+            template.len() == called.len()
+                && template
+                    .iter()
+                    .zip(&called)
+                    .all(|(t, c)| t.starts_with('{') || t == c)
+        })
+        .unwrap_or_else(|| panic!("no operation in the spec for {called:?}"));
+    item.get(method)
+        .unwrap_or_else(|| panic!("no {method} for {called:?}"))
+}
+
+fn body_schema(operation: &Value) -> &Value {
+    &operation["requestBody"]["content"]["application/json"]["schema"]
+}
+
+#[test]
+fn the_spec_check_catches_what_helloasso_would_refuse() {
+    let spec = spec();
+    let op = operation(&spec, "post", "/v5/organizations/x/checkout-intents");
+    let bad = json!({
+        "totalAmount": "30.00", "initialAmount": 3000.5, "itemName": "x".repeat(251),
+        "backUrl": "https://a", "returnUrl": "https://a", "containsDonation": "no",
+        "payer": {"firstName": "Camille", "phone": "0600000000"},
+        "terms": [{"amount": 1000}], "reference": "pay_1"
+    });
+    let found = violations(&spec, body_schema(op), &bad, "body");
+    for expected in [
+        "body.totalAmount: \"30.00\" is not an integer",
+        "body.initialAmount: 3000.5 is not an integer",
+        "body.itemName: longer than 250",
+        "body.errorUrl: required",
+        "body.containsDonation: not a boolean",
+        "body.payer.phone: not in the schema",
+        "body.terms[0].date: required",
+        "body.reference: not in the schema",
+    ] {
+        assert!(
+            found.iter().any(|f| f == expected),
+            "{expected} in {found:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn obole_requests_match_helloassos_openapi_spec() {
+    let spec = spec();
+    let app = spawn(|_| {}).await;
+    let browser = app.logged_in(MEMBER).await;
+    let (id, _) = start(&app, &HelloAssoDriver, &browser, "30").await;
+    attempt_in_three_terms(&app).await;
+
+    let calls = checkout_bodies(&app).await;
+    assert_eq!(calls.len(), 2);
+    for call in &calls {
+        let op = operation(&spec, "post", call["path"].as_str().unwrap());
+        let found = violations(&spec, body_schema(op), &call["body"], "body");
+        assert!(found.is_empty(), "{found:?} in {}", call["body"]);
+    }
+
+    // A partial refund: the query parameters the refund operation declares.
+    let gateway_ref = app.gateway_ref(&id).await;
+    control(
+        &app,
+        &HelloAssoDriver,
+        &gateway_ref,
+        json!({"status": "paid", "notify": false}),
+    )
+    .await;
+    let report = fetch_and_apply(&app, &gateway_ref).await;
+    let outcome = gateway(&app)
+        .refund(&RefundRequest {
+            payment_id: id.clone(),
+            gateway_ref: gateway_ref.clone(),
+            capture_ids: report.captures.iter().map(|c| c.id.clone()).collect(),
+            amount: Money::from_cents(1000),
+            currency: "EUR".into(),
+            idempotency_key: "refund-1".into(),
+        })
+        .await
+        .expect("a partial refund");
+    assert_eq!(outcome.amount, Money::from_cents(1000));
+    let refund = journal(&app)
+        .await
+        .into_iter()
+        .find(|e| e["path"].as_str().is_some_and(|p| p.ends_with("/refund")))
+        .expect("the refund call");
+    let op = operation(&spec, "post", refund["path"].as_str().unwrap());
+    let parameters = op["parameters"].as_array().unwrap();
+    let query = refund["query"].as_object().unwrap();
+    assert_eq!(query["amount"], "1000");
+    for (name, value) in query {
+        let declared = parameters
+            .iter()
+            .find(|p| p["name"] == name.as_str() && p["in"] == "query")
+            .unwrap_or_else(|| panic!("{name} is not a query parameter of the refund"));
+        let typed = match declared["schema"]["type"].as_str() {
+            Some("integer") => json!(value.as_str().unwrap().parse::<i64>().expect("integer")),
+            Some("boolean") => json!(value.as_str().unwrap().parse::<bool>().expect("boolean")),
+            _ => value.clone(),
+        };
+        let found = violations(&spec, &declared["schema"], &typed, name);
+        assert!(found.is_empty(), "{found:?}");
+    }
+}
