@@ -7,13 +7,8 @@ use obole::gateways::{CheckoutRequest, Gateway, RefundRequest};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
-use crate::contract::{GatewayDriver, Notification, act, control, send, start};
-use driver::{HelloAssoDriver, emulator_token, order_notification};
-
-/// The contract suite's driver and its helpers (the contract keeps its modules private).
-#[path = "contract/helloasso.rs"]
-mod driver;
-use crate::helpers::{MEMBER, TestApp, spawn_app_with};
+use crate::contract::{act, send};
+use crate::helpers::{Browser, MEMBER, TestApp, spawn_app_with};
 
 const SPEC: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
@@ -22,11 +17,91 @@ const SPEC: &str = concat!(
 
 async fn spawn(adjust: impl FnOnce(&mut obole::config::Settings)) -> TestApp {
     spawn_app_with(|s| {
-        HelloAssoDriver.configure(s);
+        s.gateways.push("helloasso".into());
+        s.helloasso.emulator = true;
         s.reconcile.interval_secs = 0;
         adjust(s);
     })
     .await
+}
+
+/// Starts a HelloAsso payment from the basket: (obole payment id, checkout page).
+async fn start(app: &TestApp, browser: &Browser, amount: &str) -> (String, String) {
+    let page = browser.pay(amount, "helloasso").await;
+    assert_eq!(page.status, 303, "pay should redirect: {}", page.body);
+    let hosted = page.location.expect("HelloAsso's checkout page");
+    let id: String = sqlx::query_scalar("SELECT id FROM payments WHERE redirect_url = $1")
+        .bind(&hosted)
+        .fetch_one(&app.pool)
+        .await
+        .expect("the attempt");
+    (id, hosted)
+}
+
+/// Settles the checkout intent at the emulator, as the payer (or a monthly debit) would.
+async fn control(app: &TestApp, gateway_ref: &str, body: Value) {
+    let response = reqwest::Client::new()
+        .post(format!(
+            "{}/sandbox/_control/helloasso/{gateway_ref}",
+            app.address
+        ))
+        .json(&body)
+        .send()
+        .await
+        .expect("control");
+    assert!(response.status().is_success(), "{}", response.status());
+}
+
+/// A token from the emulated HelloAsso, with the test client's credentials.
+pub(crate) async fn emulator_token(app: &TestApp) -> String {
+    let answer: Value = reqwest::Client::new()
+        .post(format!("{}/sandbox/helloasso/oauth2/token", app.address))
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "ha_emulator_client"),
+            ("client_secret", "ha_emulator_secret"),
+        ])
+        .send()
+        .await
+        .expect("token endpoint")
+        .json()
+        .await
+        .expect("token");
+    answer["access_token"]
+        .as_str()
+        .expect("access_token")
+        .to_string()
+}
+
+/// The checkout intent as HelloAsso shows it.
+pub(crate) async fn fetched_intent(app: &TestApp, gateway_ref: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!(
+            "{}/sandbox/helloasso/v5/organizations/association-demo/checkout-intents/{gateway_ref}",
+            app.address
+        ))
+        .bearer_auth(emulator_token(app).await)
+        .send()
+        .await
+        .expect("HelloAsso API")
+        .json()
+        .await
+        .expect("checkout intent")
+}
+
+/// An Order notification as HelloAsso sends it for this intent.
+pub(crate) async fn order_notification(app: &TestApp, gateway_ref: &str) -> Vec<u8> {
+    let intent = fetched_intent(app, gateway_ref).await;
+    let data = intent
+        .get("order")
+        .cloned()
+        .unwrap_or_else(|| json!({"checkoutIntentId": intent["id"]}));
+    serde_json::to_vec(&json!({
+        "eventType": "Order",
+        "data": data,
+        "metadata": intent["metadata"],
+    }))
+    .unwrap()
 }
 
 /// Everything obole sent to the emulated HelloAsso, oldest first.
@@ -73,15 +148,15 @@ fn gateway(app: &TestApp) -> HelloAssoGateway {
 async fn an_expired_token_is_refreshed_and_payments_still_work() {
     let app = spawn(|s| s.helloasso.token_ttl_secs = 2).await;
     let browser = app.logged_in(MEMBER).await;
-    start(&app, &HelloAssoDriver, &browser, "10").await;
+    start(&app, &browser, "10").await;
     assert_eq!(grants(&app).await, ["client_credentials"]);
     // Past the point where obole renews (before HelloAsso's expiry).
     tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
-    start(&app, &HelloAssoDriver, &browser, "12").await;
+    start(&app, &browser, "12").await;
     assert_eq!(grants(&app).await, ["client_credentials", "refresh_token"]);
     // Long past expiry, the refresh token still renews it.
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    start(&app, &HelloAssoDriver, &browser, "14").await;
+    start(&app, &browser, "14").await;
     assert_eq!(
         grants(&app).await,
         ["client_credentials", "refresh_token", "refresh_token"]
@@ -94,7 +169,7 @@ async fn an_expired_token_is_refreshed_and_payments_still_work() {
 async fn a_token_refused_with_401_is_renewed_and_the_call_retried_once() {
     let app = spawn(|_| {}).await;
     let browser = app.logged_in(MEMBER).await;
-    start(&app, &HelloAssoDriver, &browser, "10").await;
+    start(&app, &browser, "10").await;
     let expired = reqwest::Client::new()
         .post(format!(
             "{}/sandbox/_control/helloasso/_expire-tokens",
@@ -104,7 +179,7 @@ async fn a_token_refused_with_401_is_renewed_and_the_call_retried_once() {
         .await
         .unwrap();
     assert!(expired.status().is_success());
-    start(&app, &HelloAssoDriver, &browser, "12").await;
+    start(&app, &browser, "12").await;
     let bodies = checkout_bodies(&app).await;
     let authorized: Vec<bool> = bodies
         .iter()
@@ -119,7 +194,7 @@ async fn wrong_client_credentials_are_refused_without_creating_anything() {
     // One obole plays HelloAsso with the test client; the other holds a wrong secret.
     let helloasso = spawn(|_| {}).await;
     let app = spawn(|s| {
-        HelloAssoDriver.point_api_at(s, &helloasso.address);
+        s.helloasso.api_base = Some(format!("{}/sandbox/helloasso", helloasso.address));
         s.helloasso.client_secret = SecretString::from("not-the-secret");
     })
     .await;
@@ -149,7 +224,7 @@ async fn payer_names_helloasso_would_refuse_are_left_out_of_the_prefill() {
         .await
         .unwrap();
     let browser = app.logged_in(MEMBER).await;
-    start(&app, &HelloAssoDriver, &browser, "10").await;
+    start(&app, &browser, "10").await;
     let body = &checkout_bodies(&app).await[0]["body"];
     assert_eq!(body["payer"], json!({"email": MEMBER.0}));
 
@@ -182,7 +257,7 @@ async fn payer_names_helloasso_would_refuse_are_left_out_of_the_prefill() {
 async fn acceptable_payer_names_are_prefilled() {
     let app = spawn(|_| {}).await;
     let browser = app.logged_in(MEMBER).await;
-    start(&app, &HelloAssoDriver, &browser, "10").await;
+    start(&app, &browser, "10").await;
     let body = &checkout_bodies(&app).await[0]["body"];
     assert_eq!(
         body["payer"],
@@ -201,15 +276,14 @@ async fn with_a_signature_key_only_correctly_signed_notifications_are_accepted()
     let browser = app.logged_in(MEMBER).await;
 
     // HelloAsso's own notifications are signed and accepted.
-    let (id, hosted) = start(&app, &HelloAssoDriver, &browser, "30").await;
+    let (id, hosted) = start(&app, &browser, "30").await;
     act(&browser, &hosted, "pay").await;
     app.wait_for_status(&id, "paid").await;
 
-    let (id, _) = start(&app, &HelloAssoDriver, &browser, "20").await;
+    let (id, _) = start(&app, &browser, "20").await;
     let gateway_ref = app.gateway_ref(&id).await;
     control(
         &app,
-        &HelloAssoDriver,
         &gateway_ref,
         json!({"status": "paid", "notify": false}),
     )
@@ -242,11 +316,10 @@ async fn with_a_signature_key_only_correctly_signed_notifications_are_accepted()
 async fn a_payment_notification_is_followed_to_its_checkout_intent() {
     let app = spawn(|_| {}).await;
     let browser = app.logged_in(MEMBER).await;
-    let (id, _) = start(&app, &HelloAssoDriver, &browser, "25").await;
+    let (id, _) = start(&app, &browser, "25").await;
     let gateway_ref = app.gateway_ref(&id).await;
     control(
         &app,
-        &HelloAssoDriver,
         &gateway_ref,
         json!({"status": "paid", "notify": false}),
     )
@@ -335,7 +408,7 @@ async fn installments_post_one_line_per_term_received() {
     assert_eq!(app.postings_for(&id).await, (0, 0));
 
     let settle = json!({"status": "paid", "notify": false});
-    control(&app, &HelloAssoDriver, &gateway_ref, settle.clone()).await;
+    control(&app, &gateway_ref, settle.clone()).await;
     let first = fetch_and_apply(&app, &gateway_ref).await;
     assert_eq!(first.amount, Money::from_cents(9000));
     assert_eq!(first.captures.len(), 1);
@@ -344,7 +417,7 @@ async fn installments_post_one_line_per_term_received() {
 
     // HelloAsso debits the next terms month after month.
     for (term, expected) in [(2, (2, 2)), (3, (3, 3))] {
-        control(&app, &HelloAssoDriver, &gateway_ref, settle.clone()).await;
+        control(&app, &gateway_ref, settle.clone()).await;
         let report = fetch_and_apply(&app, &gateway_ref).await;
         assert_eq!(report.captures.len(), term);
         assert_eq!(app.postings_for(&id).await, expected);
@@ -539,7 +612,7 @@ async fn obole_requests_match_helloassos_openapi_spec() {
     let spec = spec();
     let app = spawn(|_| {}).await;
     let browser = app.logged_in(MEMBER).await;
-    let (id, _) = start(&app, &HelloAssoDriver, &browser, "30").await;
+    let (id, _) = start(&app, &browser, "30").await;
     attempt_in_three_terms(&app).await;
 
     let calls = checkout_bodies(&app).await;
@@ -554,7 +627,6 @@ async fn obole_requests_match_helloassos_openapi_spec() {
     let gateway_ref = app.gateway_ref(&id).await;
     control(
         &app,
-        &HelloAssoDriver,
         &gateway_ref,
         json!({"status": "paid", "notify": false}),
     )
@@ -594,4 +666,40 @@ async fn obole_requests_match_helloassos_openapi_spec() {
         let found = violations(&spec, &declared["schema"], &typed, name);
         assert!(found.is_empty(), "{found:?}");
     }
+}
+
+#[tokio::test]
+async fn the_emulator_refuses_calls_without_a_valid_token() {
+    let app = spawn(|_| {}).await;
+    let url = format!(
+        "{}/sandbox/helloasso/v5/organizations/association-demo/checkout-intents/1",
+        app.address
+    );
+    let client = reqwest::Client::new();
+    let none = client.get(&url).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    let made_up = client
+        .get(&url)
+        .bearer_auth("ha_at_made_up")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made_up.status(), 401);
+    let json_grant = client
+        .post(format!("{}/sandbox/helloasso/oauth2/token", app.address))
+        .json(
+            &json!({"grant_type": "client_credentials", "client_id": "ha_emulator_client",
+                      "client_secret": "ha_emulator_secret"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(json_grant.status(), 400, "the token endpoint takes a form");
+    let valid = client
+        .get(&url)
+        .bearer_auth(emulator_token(&app).await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(valid.status(), 404);
 }

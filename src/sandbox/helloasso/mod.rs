@@ -225,7 +225,12 @@ impl Emulator {
             .filter(|p| payment_ids.contains(&p.id))
             .map(|p| {
                 let mut data = payment_json(p);
-                data["order"] = self.order_light(intent, order);
+                let mut light = self.order_light(intent, order);
+                // HelloAsso's example of a checkout's Payment event names only the order.
+                if let Some(fields) = light.as_object_mut() {
+                    fields.remove("checkoutIntentId");
+                }
+                data["order"] = light;
                 json!({"eventType": "Payment", "data": data, "metadata": metadata})
             })
             .collect();
@@ -397,6 +402,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/sandbox/_control/helloasso/{id}", web::post().to(control));
 }
 
+/// An error answer, boxed: handlers' helpers return it as their `Err`.
+type Refusal = Box<HttpResponse>;
+
 /// HelloAsso's error body.
 fn api_error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
     HttpResponse::build(status).json(json!({ "errors": [{ "code": code, "message": message }] }))
@@ -433,20 +441,26 @@ async fn token(
         match field("grant_type") {
             "client_credentials" => {
                 if field("client_secret") != emulator.client_secret.expose_secret() {
-                    return Err(oauth_error("unauthorized_client", "bad client_secret"));
+                    return Err(Box::new(oauth_error(
+                        "unauthorized_client",
+                        "bad client_secret",
+                    )));
                 }
             }
             "refresh_token" => {
                 // A refresh token is used once: its answer carries the next one.
                 if !state.refresh_tokens.remove(field("refresh_token")) {
-                    return Err(oauth_error("invalid_grant", "invalid refresh_token"));
+                    return Err(Box::new(oauth_error(
+                        "invalid_grant",
+                        "invalid refresh_token",
+                    )));
                 }
             }
             _ => {
-                return Err(oauth_error(
+                return Err(Box::new(oauth_error(
                     "unsupported_grant_type",
                     "unsupported grant_type",
-                ));
+                )));
             }
         }
         let access = format!("ha_at_{}", uuid::Uuid::new_v4().simple());
@@ -464,13 +478,13 @@ async fn token(
             "token_type": "bearer",
             "expires_in": emulator.token_ttl.as_secs(),
         })),
-        Some(Err(response)) => response,
+        Some(Err(response)) => *response,
         None => HttpResponse::InternalServerError().finish(),
     }
 }
 
 /// The Bearer token must be one the token endpoint gave and still alive.
-fn authorize(emulator: &Emulator, request: &HttpRequest) -> Result<(), HttpResponse> {
+fn authorize(emulator: &Emulator, request: &HttpRequest) -> Result<(), Refusal> {
     let given = request
         .headers()
         .get("authorization")
@@ -488,23 +502,23 @@ fn authorize(emulator: &Emulator, request: &HttpRequest) -> Result<(), HttpRespo
     if alive {
         Ok(())
     } else {
-        Err(api_error(
+        Err(Box::new(api_error(
             StatusCode::UNAUTHORIZED,
             "Unauthorized",
             "Unauthorized, you must add a valid JWT into Authorization Header with the format : `Bearer TOKEN`",
-        ))
+        )))
     }
 }
 
-fn own_organization(emulator: &Emulator, slug: &str) -> Result<(), HttpResponse> {
+fn own_organization(emulator: &Emulator, slug: &str) -> Result<(), Refusal> {
     if slug == emulator.organization_slug {
         Ok(())
     } else {
-        Err(api_error(
+        Err(Box::new(api_error(
             StatusCode::FORBIDDEN,
             "Forbidden",
             "The JWT token hasn't the privileges or Roles for this action",
-        ))
+        )))
     }
 }
 
@@ -525,7 +539,7 @@ async fn create_intent(
     if let Err(response) =
         authorize(&emulator, &request).and_then(|()| own_organization(&emulator, &slug))
     {
-        return response;
+        return *response;
     }
     let parsed: InitCheckoutBody = match serde_json::from_slice(&body) {
         Ok(parsed) => parsed,
@@ -555,13 +569,13 @@ async fn create_intent(
     }
 }
 
-fn int_path(value: &str) -> Result<i64, HttpResponse> {
+fn int_path(value: &str) -> Result<i64, Refusal> {
     value.parse::<i32>().map(i64::from).map_err(|_| {
-        api_error(
+        Box::new(api_error(
             StatusCode::BAD_REQUEST,
             "ArgumentInvalid",
             "the id must be an int32",
-        )
+        ))
     })
 }
 
@@ -582,11 +596,11 @@ async fn get_intent(
     if let Err(response) =
         authorize(&emulator, &request).and_then(|()| own_organization(&emulator, &slug))
     {
-        return response;
+        return *response;
     }
     let id = match int_path(&id) {
         Ok(id) => id,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     match emulator
         .with_state(|s| s.intents.get(&id).cloned())
@@ -603,11 +617,11 @@ async fn get_order(
     id: web::Path<String>,
 ) -> HttpResponse {
     if let Err(response) = authorize(&emulator, &request) {
-        return response;
+        return *response;
     }
     let id = match int_path(&id) {
         Ok(id) => id,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let found = emulator
         .with_state(|s| {
@@ -634,11 +648,11 @@ async fn refund(
     id: web::Path<String>,
 ) -> HttpResponse {
     if let Err(response) = authorize(&emulator, &request) {
-        return response;
+        return *response;
     }
     let payment_id = match int_path(&id) {
         Ok(id) => id,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Ok(query) = serde_urlencoded::from_str::<HashMap<String, String>>(request.query_string())
     else {
@@ -712,18 +726,18 @@ async fn refund(
                 "paymentId": payment_id,
             }))
         }
-        Some(Err(response)) => response,
+        Some(Err(response)) => *response,
         None => HttpResponse::InternalServerError().finish(),
     }
 }
 
 /// A refund error as HelloAsso words it: `Code : [CODE] - [MESSAGE]`, HTTP 400.
-fn error_code(code: u16, message: &str) -> HttpResponse {
-    api_error(
+fn error_code(code: u16, message: &str) -> Refusal {
+    Box::new(api_error(
         StatusCode::BAD_REQUEST,
         "Error",
         &format!("Code : {code} - {message}"),
-    )
+    ))
 }
 
 async fn hosted(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpResponse {

@@ -161,3 +161,93 @@ fn validate_payer(payer: &PayerBody) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(json: serde_json::Value) -> Result<InitCheckoutBody, String> {
+        serde_json::from_value(json).map_err(|e| e.to_string())
+    }
+
+    fn valid() -> serde_json::Value {
+        serde_json::json!({
+            "totalAmount": 3000, "initialAmount": 3000, "itemName": "Cotisation",
+            "backUrl": "https://a.org/b", "errorUrl": "https://a.org/e", "returnUrl": "https://a.org/r",
+            "containsDonation": false,
+            "payer": {"firstName": "Camille", "lastName": "Martin", "email": "c@a.org"},
+            "metadata": {"obolePaymentId": "p1"}
+        })
+    }
+
+    fn now() -> time::OffsetDateTime {
+        time::macros::datetime!(2026-05-04 10:00 UTC)
+    }
+
+    #[test]
+    fn a_well_formed_body_is_accepted() {
+        assert_eq!(validate(&body(valid()).unwrap(), now()), Ok(()));
+    }
+
+    #[test]
+    fn amounts_must_be_integer_cents_and_fields_known() {
+        for (field, value) in [
+            ("totalAmount", serde_json::json!("30.00")),
+            ("totalAmount", serde_json::json!(30.5)),
+            ("initialAmount", serde_json::json!(3_000_000_000_i64)),
+            ("reference", serde_json::json!("p1")),
+        ] {
+            let mut json = valid();
+            json[field] = value;
+            assert!(body(json).is_err(), "{field}");
+        }
+        let mut missing = valid();
+        missing.as_object_mut().unwrap().remove("containsDonation");
+        assert!(body(missing).is_err());
+    }
+
+    #[test]
+    fn the_total_must_be_the_initial_amount_plus_the_terms() {
+        let mut json = valid();
+        json["totalAmount"] = serde_json::json!(9000);
+        json["terms"] = serde_json::json!([
+            {"amount": 3000, "date": "2026-06-04T12:00:00Z"},
+            {"amount": 3000, "date": "2026-07-04T12:00:00Z"}
+        ]);
+        assert_eq!(validate(&body(json.clone()).unwrap(), now()), Ok(()));
+        json["terms"][1]["amount"] = serde_json::json!(2999);
+        assert!(validate(&body(json.clone()).unwrap(), now()).is_err());
+        json["terms"][1]["amount"] = serde_json::json!(3000);
+        json["terms"][0]["date"] = serde_json::json!("2026-05-01T12:00:00Z");
+        assert!(
+            validate(&body(json).unwrap(), now()).is_err(),
+            "a past term"
+        );
+    }
+
+    #[test]
+    fn item_names_over_250_characters_are_refused() {
+        let mut json = valid();
+        json["itemName"] = serde_json::json!("é".repeat(250));
+        assert_eq!(validate(&body(json.clone()).unwrap(), now()), Ok(()));
+        json["itemName"] = serde_json::json!("é".repeat(251));
+        assert!(validate(&body(json).unwrap(), now()).is_err());
+    }
+
+    #[test]
+    fn payer_names_breaking_helloassos_rules_are_refused() {
+        for (first, last) in [
+            ("Test", "Martin"),
+            ("Camille", "M4rtin"),
+            ("Martin", "Martin"),
+        ] {
+            let mut json = valid();
+            json["payer"]["firstName"] = serde_json::json!(first);
+            json["payer"]["lastName"] = serde_json::json!(last);
+            assert!(
+                validate(&body(json).unwrap(), now()).is_err(),
+                "{first} {last}"
+            );
+        }
+    }
+}
