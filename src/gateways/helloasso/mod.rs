@@ -26,7 +26,7 @@ use transformers::{
     HelloAssoNotification, HelloAssoOrder, HelloAssoPayer, HelloAssoRefundResponse, HelloAssoTerm,
     HelloAssoToken, HelloAssoTokenError,
 };
-pub use transformers::{REFERENCE_KEY, acceptable_names, name_problem};
+pub use transformers::{REFERENCE_KEY, name_problem};
 
 pub const SIGNATURE_HEADER: &str = "x-ha-signature";
 
