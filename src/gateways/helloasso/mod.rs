@@ -24,7 +24,7 @@ use crate::domain::Money;
 use transformers::{
     HelloAssoCheckoutIntent, HelloAssoErrors, HelloAssoInitCheckout, HelloAssoInitCheckoutResponse,
     HelloAssoNotification, HelloAssoOrder, HelloAssoPayer, HelloAssoRefundResponse, HelloAssoTerm,
-    HelloAssoToken, HelloAssoTokenError,
+    HelloAssoToken, HelloAssoTokenError, acceptable_names,
 };
 pub use transformers::{REFERENCE_KEY, name_problem};
 
