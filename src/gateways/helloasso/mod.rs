@@ -26,7 +26,7 @@ use transformers::{
     HelloAssoNotification, HelloAssoOrder, HelloAssoPayer, HelloAssoRefundResponse, HelloAssoTerm,
     HelloAssoToken, HelloAssoTokenError, acceptable_names,
 };
-pub use transformers::{REFERENCE_KEY, name_problem};
+pub use transformers::{REFERENCE_KEY, acceptable_email, name_problem};
 
 pub const SIGNATURE_HEADER: &str = "x-ha-signature";
 
@@ -409,7 +409,7 @@ impl Gateway for HelloAssoGateway {
         };
         let (first_name, last_name) =
             acceptable_names(&request.payer_first_name, &request.payer_last_name);
-        let email = Some(request.payer_email.as_str()).filter(|e| e.contains('@'));
+        let email = Some(request.payer_email.trim()).filter(|e| acceptable_email(e));
         let payer = (first_name.is_some() || last_name.is_some() || email.is_some()).then_some(
             HelloAssoPayer {
                 first_name,

@@ -371,6 +371,15 @@ pub fn acceptable_names<'a>(first: &'a str, last: &'a str) -> (Option<&'a str>, 
     }
 }
 
+/// An address HelloAsso would take as the payer's e-mail; any other is left out of the prefill.
+pub fn acceptable_email(email: &str) -> bool {
+    email.chars().count() <= 255
+        && !email.contains(char::is_whitespace)
+        && email.split_once('@').is_some_and(|(user, domain)| {
+            !user.is_empty() && !domain.contains('@') && domain.contains('.')
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -561,5 +570,19 @@ mod tests {
     #[test]
     fn a_first_name_equal_to_the_last_name_leaves_both_out() {
         assert_eq!(acceptable_names("Martin", "martin"), (None, None));
+    }
+
+    #[test]
+    fn only_plausible_emails_are_prefilled() {
+        assert!(acceptable_email("membre@exemple.org"));
+        for bad in [
+            "membre",
+            "@exemple.org",
+            "membre@localhost",
+            "a b@exemple.org",
+            "a@b@c.org",
+        ] {
+            assert!(!acceptable_email(bad), "{bad}");
+        }
     }
 }

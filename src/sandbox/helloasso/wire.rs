@@ -3,7 +3,7 @@
 
 use serde::Deserialize;
 
-use crate::gateways::helloasso::name_problem;
+use crate::gateways::helloasso::{acceptable_email, name_problem};
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -142,9 +142,7 @@ fn validate_payer(payer: &PayerBody) -> Result<(), String> {
         return Err("payer.firstName and payer.lastName must be different".into());
     }
     if let Some(email) = &payer.email
-        && !email
-            .split_once('@')
-            .is_some_and(|(user, domain)| !user.is_empty() && domain.contains('.'))
+        && !acceptable_email(email)
     {
         return Err("payer.email is not a valid email".into());
     }
