@@ -703,3 +703,56 @@ async fn the_emulator_refuses_calls_without_a_valid_token() {
         .unwrap();
     assert_eq!(valid.status(), 404);
 }
+
+#[tokio::test]
+async fn refunds_go_to_one_term_and_take_integer_cents_only() {
+    let app = spawn(|_| {}).await;
+    let (id, gateway_ref) = attempt_in_three_terms(&app).await;
+    let settle = json!({"status": "paid", "notify": false});
+    control(&app, &gateway_ref, settle.clone()).await;
+    control(&app, &gateway_ref, settle).await;
+    let report = fetch_and_apply(&app, &gateway_ref).await;
+    let refund = |cents: i64, key: &str| RefundRequest {
+        payment_id: id.clone(),
+        gateway_ref: gateway_ref.clone(),
+        capture_ids: report.captures.iter().map(|c| c.id.clone()).collect(),
+        amount: Money::from_cents(cents),
+        currency: "EUR".into(),
+        idempotency_key: key.into(),
+    };
+    // Two terms of 30,00 € were received, but HelloAsso refunds one payment at a time.
+    let too_much = gateway(&app).refund(&refund(4000, "r1")).await;
+    assert!(
+        matches!(&too_much, Err(obole::gateways::GatewayError::Rejected(m)) if m.contains("échéance")),
+        "{too_much:?}"
+    );
+    // A whole term is refunded without `amount`, as HelloAsso's full refund.
+    let whole = gateway(&app).refund(&refund(3000, "r2")).await.unwrap();
+    assert_eq!(whole.amount, Money::from_cents(3000));
+    let calls = journal(&app).await;
+    let query = calls
+        .iter()
+        .rev()
+        .find(|e| e["path"].as_str().is_some_and(|p| p.ends_with("/refund")))
+        .map(|e| e["query"].clone())
+        .unwrap();
+    assert!(query.get("amount").is_none(), "{query}");
+    // The next one goes to the other term.
+    let part = gateway(&app).refund(&refund(1250, "r3")).await.unwrap();
+    assert_eq!(part.amount, Money::from_cents(1250));
+    let after = gateway(&app).fetch_payment(&gateway_ref).await.unwrap();
+    let refunded: i64 = after.refunds.iter().map(|r| r.amount.cents()).sum();
+    assert_eq!(refunded, 4250);
+
+    let term = &report.captures[1].id;
+    let decimal = reqwest::Client::new()
+        .post(format!(
+            "{}/sandbox/helloasso/v5/payments/{term}/refund?amount=12.50",
+            app.address
+        ))
+        .bearer_auth(emulator_token(&app).await)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(decimal.status(), 400);
+}
