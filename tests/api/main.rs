@@ -5,6 +5,7 @@ mod back_office;
 mod basket;
 mod browser;
 mod contract;
+mod helloasso;
 mod helpers;
 mod hostile;
 mod isolation;

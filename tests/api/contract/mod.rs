@@ -7,6 +7,7 @@
 
 mod payplug;
 mod mollie;
+mod helloasso;
 mod sandbox;
 
 use std::time::Duration;
@@ -568,3 +569,4 @@ macro_rules! contract_tests {
 contract_tests!(sandbox_contract, super::sandbox::SandboxDriver);
 contract_tests!(payplug_contract, super::payplug::PayPlugDriver);
 contract_tests!(mollie_contract, super::mollie::MollieDriver);
+contract_tests!(helloasso_contract, super::helloasso::HelloAssoDriver);
