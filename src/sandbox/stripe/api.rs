@@ -1,0 +1,747 @@
+//! The emulated Stripe API: authentication, parameters checked as Stripe checks them, error
+//! bodies `{"error":{"type","message","param"}}`, idempotency keys and `expand[]`.
+
+use std::collections::HashMap;
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpRequest, HttpResponse, web};
+use base64::Engine;
+use serde_json::{Value, json};
+
+use super::params::{ParamError, Params};
+use super::{Emulator, Failure, State, expire, new_id, now, public};
+use crate::gateways::stripe::EMULATOR_SECRET_KEY;
+
+const SESSION_PARAMS: &[&str] = &[
+    "mode",
+    "success_url",
+    "cancel_url",
+    "client_reference_id",
+    "customer_email",
+    "currency",
+    "locale",
+    "expires_at",
+    "submit_type",
+    "line_items[*][quantity]",
+    "line_items[*][price_data][currency]",
+    "line_items[*][price_data][unit_amount]",
+    "line_items[*][price_data][product_data][name]",
+    "line_items[*][price_data][product_data][description]",
+    "metadata[*]",
+    "payment_intent_data[metadata][*]",
+    "payment_intent_data[description]",
+    "payment_method_types[*]",
+    "expand[*]",
+];
+
+const REFUND_PARAMS: &[&str] = &[
+    "payment_intent",
+    "charge",
+    "amount",
+    "reason",
+    "metadata[*]",
+    "expand[*]",
+];
+
+pub(super) fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/sandbox/stripe/v1/checkout/sessions",
+        web::post().to(create_session),
+    )
+    .route(
+        "/sandbox/stripe/v1/checkout/sessions",
+        web::get().to(list_sessions),
+    )
+    .route(
+        "/sandbox/stripe/v1/checkout/sessions/{id}",
+        web::get().to(retrieve::<1>),
+    )
+    .route(
+        "/sandbox/stripe/v1/checkout/sessions/{id}/expire",
+        web::post().to(expire_session),
+    )
+    .route(
+        "/sandbox/stripe/v1/payment_intents/{id}",
+        web::get().to(retrieve::<2>),
+    )
+    .route(
+        "/sandbox/stripe/v1/charges/{id}",
+        web::get().to(retrieve::<3>),
+    )
+    .route(
+        "/sandbox/stripe/v1/balance_transactions/{id}",
+        web::get().to(retrieve::<4>),
+    )
+    .route("/sandbox/stripe/v1/refunds", web::post().to(create_refund))
+    .route("/sandbox/stripe/v1/refunds", web::get().to(list_refunds));
+}
+
+fn error(status: StatusCode, kind: &str, message: &str, param: Option<&str>) -> HttpResponse {
+    let mut detail = json!({ "type": kind, "message": message });
+    if let Some(param) = param {
+        detail["param"] = json!(param);
+    }
+    HttpResponse::build(status).json(json!({ "error": detail }))
+}
+
+fn invalid(e: ParamError) -> HttpResponse {
+    error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        &e.message,
+        e.param.as_deref(),
+    )
+}
+
+fn failure((status, message): Failure) -> HttpResponse {
+    error(status, "invalid_request_error", &message, None)
+}
+
+/// Stripe takes the secret key as a Bearer token or as the user of HTTP Basic; anything else
+/// is a 401 with Stripe's wording (and the key masked).
+fn authenticate(request: &HttpRequest) -> Result<(), HttpResponse> {
+    let header = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let key = if let Some(token) = header.strip_prefix("Bearer ") {
+        Some(token.trim().to_string())
+    } else if let Some(basic) = header.strip_prefix("Basic ") {
+        base64::engine::general_purpose::STANDARD
+            .decode(basic.trim())
+            .ok()
+            .and_then(|d| String::from_utf8(d).ok())
+            .and_then(|d| d.split_once(':').map(|(user, _)| user.to_string()))
+    } else {
+        None
+    };
+    let Some(key) = key.filter(|k| !k.is_empty()) else {
+        return Err(error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_request_error",
+            "You did not provide an API key. You need to provide your API key in the \
+             Authorization header, using Bearer auth (e.g. 'Authorization: Bearer \
+             YOUR_SECRET_KEY').",
+            None,
+        ));
+    };
+    let expected = EMULATOR_SECRET_KEY.as_bytes();
+    let same = key.len() == expected.len()
+        && key
+            .bytes()
+            .zip(expected.iter())
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+            == 0;
+    if same {
+        return Ok(());
+    }
+    let tail: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let head: String = key.chars().take_while(|c| *c != '_').collect();
+    Err(error(
+        StatusCode::UNAUTHORIZED,
+        "invalid_request_error",
+        &format!("Invalid API Key provided: {head}_****{tail}"),
+        None,
+    ))
+}
+
+/// `Stripe-Version`, when given, must name a version (`2023-08-16`, `2024-09-30.acacia`).
+fn check_version(request: &HttpRequest) -> Result<(), HttpResponse> {
+    let Some(version) = request.headers().get("stripe-version") else {
+        return Ok(());
+    };
+    let version = version.to_str().unwrap_or("");
+    let date = version.split('.').next().unwrap_or("");
+    if time::Date::parse(
+        date,
+        time::macros::format_description!("[year]-[month]-[day]"),
+    )
+    .is_ok()
+    {
+        Ok(())
+    } else {
+        Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            &format!("Invalid Stripe API version: {version}"),
+            None,
+        ))
+    }
+}
+
+fn gate(request: &HttpRequest) -> Result<(), HttpResponse> {
+    authenticate(request)?;
+    check_version(request)
+}
+
+fn query(request: &HttpRequest, allowed: &[&str]) -> Result<Params, HttpResponse> {
+    let params = Params::parse(request.query_string().as_bytes()).map_err(invalid)?;
+    params.only(allowed).map_err(invalid)?;
+    Ok(params)
+}
+
+/// Runs `execute` once per idempotency key: a retry gets the first answer again, a key reused
+/// for another request is refused. Refused parameters are not remembered, as at Stripe.
+fn idempotent(
+    emulator: &Emulator,
+    request: &HttpRequest,
+    body: &[u8],
+    execute: impl FnOnce(&mut State) -> Result<Value, Failure>,
+) -> HttpResponse {
+    let key = request
+        .headers()
+        .get("idempotency-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    if key.as_ref().is_some_and(|k| k.len() > 255) {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "Idempotency-Key must be at most 255 characters long.",
+            None,
+        );
+    }
+    let asked = format!("{} {}", request.path(), String::from_utf8_lossy(body));
+    let outcome = emulator.with_state(|state| {
+        if let Some(key) = &key
+            && let Some((first, status, answer)) = state.idempotency.get(key)
+        {
+            if *first != asked {
+                return Ok(Err(error(
+                    StatusCode::BAD_REQUEST,
+                    "idempotency_error",
+                    &format!(
+                        "Keys for idempotent requests can only be used with the same \
+                         parameters they were first used with. Try using a key other than \
+                         '{key}' if you meant to execute a different request."
+                    ),
+                    None,
+                )));
+            }
+            return Ok(Ok((*status, answer.clone(), true)));
+        }
+        let answer = public(execute(state)?);
+        if let Some(key) = key {
+            state
+                .idempotency
+                .insert(key, (asked, 200, answer.clone()));
+        }
+        Ok(Ok((200, answer, false)))
+    });
+    match outcome {
+        Ok(Ok((status, answer, replayed))) => {
+            let mut response =
+                HttpResponse::build(StatusCode::from_u16(status).unwrap_or(StatusCode::OK));
+            if replayed {
+                response.insert_header(("Idempotent-Replayed", "true"));
+            }
+            response.json(answer)
+        }
+        Ok(Err(response)) => response,
+        Err(f) => failure(f),
+    }
+}
+
+/// Checks a session's parameters as Stripe does; returns (amount_total, currency).
+fn check_session(params: &Params) -> Result<(i64, String), ParamError> {
+    params.only(SESSION_PARAMS)?;
+    let mode = params.required("mode")?;
+    if !["payment", "setup", "subscription"].contains(&mode) {
+        return Err(ParamError::new(
+            format!("Invalid mode: must be one of payment, setup, or subscription"),
+            "mode",
+        ));
+    }
+    if mode != "payment" {
+        return Err(ParamError::new(
+            "This emulator only knows `mode=payment` Checkout Sessions.",
+            "mode",
+        ));
+    }
+    for key in ["success_url", "cancel_url"] {
+        if key == "success_url" {
+            params.required(key)?;
+        }
+        if let Some(url) = params.get(key)
+            && !reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
+        {
+            return Err(ParamError::new("Not a valid URL", key));
+        }
+    }
+    if params
+        .get("client_reference_id")
+        .is_some_and(|r| r.chars().count() > 200)
+    {
+        return Err(ParamError::new(
+            "client_reference_id must be at most 200 characters",
+            "client_reference_id",
+        ));
+    }
+    if let Some(email) = params.get("customer_email")
+        && !(email.contains('@') && email.len() <= 512)
+    {
+        return Err(ParamError::new(
+            format!("Invalid email address: {email}"),
+            "customer_email",
+        ));
+    }
+    params.integer("expires_at")?;
+    check_metadata(params, "metadata")?;
+    check_metadata(params, "payment_intent_data[metadata]")?;
+    let items = params.indices("line_items");
+    if items.is_empty() {
+        return Err(ParamError::new(
+            "You must specify either `line_items` or `mode=setup`.",
+            "line_items",
+        ));
+    }
+    if items.len() > 100 {
+        return Err(ParamError::new(
+            "A Checkout Session can have at most 100 line items.",
+            "line_items",
+        ));
+    }
+    let mut total = 0i64;
+    let mut session_currency: Option<String> = None;
+    for (position, index) in items.iter().enumerate() {
+        if index.parse::<usize>() != Ok(position) {
+            return Err(ParamError::new(
+                "Invalid array: indices must start at 0 and follow each other",
+                "line_items",
+            ));
+        }
+        let key = |rest: &str| format!("line_items[{index}]{rest}");
+        let quantity = params
+            .integer(&key("[quantity]"))?
+            .ok_or_else(|| {
+                ParamError::new(
+                    format!("Missing required param: {}.", key("[quantity]")),
+                    &key("[quantity]"),
+                )
+            })?;
+        if quantity < 1 {
+            return Err(ParamError::new(
+                "Quantity must be at least 1",
+                &key("[quantity]"),
+            ));
+        }
+        let currency = params
+            .required(&key("[price_data][currency]"))?
+            .to_ascii_lowercase();
+        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_lowercase()) {
+            return Err(ParamError::new(
+                format!("Invalid currency: {currency}"),
+                &key("[price_data][currency]"),
+            ));
+        }
+        let unit_amount = params
+            .integer(&key("[price_data][unit_amount]"))?
+            .ok_or_else(|| {
+                ParamError::new(
+                    format!(
+                        "Missing required param: {}.",
+                        key("[price_data][unit_amount]")
+                    ),
+                    &key("[price_data][unit_amount]"),
+                )
+            })?;
+        if !(0..=99_999_999).contains(&unit_amount) {
+            return Err(ParamError::new(
+                "Invalid integer: unit_amount must be between 0 and 99999999",
+                &key("[price_data][unit_amount]"),
+            ));
+        }
+        params.required(&key("[price_data][product_data][name]"))?;
+        match &session_currency {
+            Some(known) if *known != currency => {
+                return Err(ParamError::new(
+                    "All line items must use the same currency.",
+                    &key("[price_data][currency]"),
+                ));
+            }
+            _ => session_currency = Some(currency),
+        }
+        total += unit_amount * quantity;
+    }
+    let currency = session_currency.unwrap_or_default();
+    if total < 50 {
+        return Err(ParamError::new(
+            format!(
+                "The Checkout Session's total amount due must add up to at least €0.50 {currency}"
+            ),
+            "line_items",
+        ));
+    }
+    if total > 99_999_999 {
+        return Err(ParamError::new(
+            "The Checkout Session's total amount due must be at most 99999999.",
+            "line_items",
+        ));
+    }
+    Ok((total, currency))
+}
+
+/// At most 50 keys of at most 40 characters, values of at most 500 characters.
+fn check_metadata(params: &Params, name: &str) -> Result<(), ParamError> {
+    let entries: Vec<(&str, &str)> = params.under(name).collect();
+    if entries.len() > 50 {
+        return Err(ParamError::new("Metadata can have at most 50 keys.", name));
+    }
+    for (key, value) in entries {
+        if key.is_empty() || key.chars().count() > 40 {
+            return Err(ParamError::new(
+                "Metadata keys must have 1 to 40 characters.",
+                &format!("{name}[{key}]"),
+            ));
+        }
+        if value.chars().count() > 500 {
+            return Err(ParamError::new(
+                "Metadata values can have up to 500 characters.",
+                &format!("{name}[{key}]"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn metadata(params: &Params, name: &str) -> Value {
+    Value::Object(
+        params
+            .under(name)
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect(),
+    )
+}
+
+async fn create_session(
+    emulator: web::Data<Emulator>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    if let Err(refused) = gate(&request) {
+        return refused;
+    }
+    let params = match Params::parse(&body) {
+        Ok(params) => params,
+        Err(e) => return invalid(e),
+    };
+    let (amount_total, currency) = match check_session(&params) {
+        Ok(checked) => checked,
+        Err(e) => return invalid(e),
+    };
+    let expand = params.list("expand");
+    let public_base = emulator.public_base.clone();
+    idempotent(&emulator, &request, &body, |state| {
+        let id = new_id("cs_test_");
+        let created = now();
+        let session = json!({
+            "id": id,
+            "object": "checkout.session",
+            "mode": "payment",
+            "status": "open",
+            "payment_status": "unpaid",
+            "amount_subtotal": amount_total,
+            "amount_total": amount_total,
+            "currency": currency,
+            "client_reference_id": params.get("client_reference_id"),
+            "customer_email": params.get("customer_email"),
+            "metadata": metadata(&params, "metadata"),
+            "success_url": params.get("success_url"),
+            "cancel_url": params.get("cancel_url"),
+            "created": created,
+            "expires_at": params.integer("expires_at").ok().flatten().unwrap_or(created + 86_400),
+            "livemode": false,
+            "locale": params.get("locale"),
+            "payment_intent": null,
+            "url": format!("{public_base}/sandbox/stripe/c/pay/{id}"),
+            "_product_name": params.get("line_items[0][price_data][product_data][name]"),
+            "_intent": {
+                "metadata": metadata(&params, "payment_intent_data[metadata]"),
+                "description": params.get("payment_intent_data[description]"),
+            },
+        });
+        state.objects.insert(id, session.clone());
+        expanded(&state.objects, session, &expand)
+    })
+}
+
+/// `GET /v1/{kind}/{id}` for the kinds numbered in `routes`.
+async fn retrieve<const KIND: u8>(
+    emulator: web::Data<Emulator>,
+    request: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    if let Err(refused) = gate(&request) {
+        return refused;
+    }
+    let params = match query(&request, &["expand[*]"]) {
+        Ok(params) => params,
+        Err(refused) => return refused,
+    };
+    let object = match KIND {
+        1 => "checkout.session",
+        2 => "payment_intent",
+        3 => "charge",
+        _ => "balance_transaction",
+    };
+    let answer = emulator.with_state(|state| {
+        let found = state
+            .objects
+            .get(id.as_str())
+            .filter(|o| o["object"] == object)
+            .cloned()
+            .ok_or((
+                StatusCode::NOT_FOUND,
+                format!("No such {object}: '{id}'"),
+            ))?;
+        expanded(&state.objects, found, &params.list("expand"))
+    });
+    match answer {
+        Ok(found) => HttpResponse::Ok().json(public(found)),
+        Err(f) => failure(f),
+    }
+}
+
+/// Replaces ids by their objects along each dotted `expand[]` path.
+fn expanded(
+    objects: &HashMap<String, Value>,
+    mut value: Value,
+    paths: &[String],
+) -> Result<Value, Failure> {
+    for path in paths {
+        let fields: Vec<&str> = path.split('.').collect();
+        expand_path(objects, &mut value, &fields)?;
+    }
+    Ok(value)
+}
+
+fn expand_path(
+    objects: &HashMap<String, Value>,
+    value: &mut Value,
+    fields: &[&str],
+) -> Result<(), Failure> {
+    let Some((field, rest)) = fields.split_first() else {
+        return Ok(());
+    };
+    let Some(slot) = value.get_mut(*field) else {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!("This property cannot be expanded ({field})."),
+        ));
+    };
+    if let Some(id) = slot.as_str() {
+        *slot = objects
+            .get(id)
+            .cloned()
+            .map(public)
+            .unwrap_or(Value::Null);
+    }
+    if slot.is_null() {
+        return Ok(());
+    }
+    expand_path(objects, slot, rest)
+}
+
+async fn list_sessions(emulator: web::Data<Emulator>, request: HttpRequest) -> HttpResponse {
+    if let Err(refused) = gate(&request) {
+        return refused;
+    }
+    let params = match query(&request, &["payment_intent", "limit", "expand[*]"]) {
+        Ok(params) => params,
+        Err(refused) => return refused,
+    };
+    let intent = params.get("payment_intent").map(str::to_string);
+    list(&emulator, &request, &params, "checkout.session", move |o| {
+        intent.as_ref().is_none_or(|i| o["payment_intent"] == *i.as_str())
+    })
+}
+
+async fn list_refunds(emulator: web::Data<Emulator>, request: HttpRequest) -> HttpResponse {
+    if let Err(refused) = gate(&request) {
+        return refused;
+    }
+    let params = match query(
+        &request,
+        &["payment_intent", "charge", "limit", "expand[*]"],
+    ) {
+        Ok(params) => params,
+        Err(refused) => return refused,
+    };
+    let intent = params.get("payment_intent").map(str::to_string);
+    let charge = params.get("charge").map(str::to_string);
+    list(&emulator, &request, &params, "refund", move |o| {
+        intent.as_ref().is_none_or(|i| o["payment_intent"] == *i.as_str())
+            && charge.as_ref().is_none_or(|c| o["charge"] == *c.as_str())
+    })
+}
+
+fn list(
+    emulator: &Emulator,
+    request: &HttpRequest,
+    params: &Params,
+    object: &str,
+    keep: impl Fn(&Value) -> bool,
+) -> HttpResponse {
+    let limit = match params.integer("limit") {
+        Ok(limit) => limit.unwrap_or(10),
+        Err(e) => return invalid(e),
+    };
+    if !(1..=100).contains(&limit) {
+        return invalid(ParamError::new("limit must be between 1 and 100", "limit"));
+    }
+    let found = emulator.with_state(|state| {
+        let mut all: Vec<Value> = state
+            .objects
+            .values()
+            .filter(|o| o["object"] == object && keep(o))
+            .cloned()
+            .map(public)
+            .collect();
+        all.sort_by_key(|o| std::cmp::Reverse(o["created"].as_i64().unwrap_or(0)));
+        Ok(all)
+    });
+    match found {
+        Ok(mut all) => {
+            let has_more = all.len() > limit as usize;
+            all.truncate(limit as usize);
+            HttpResponse::Ok().json(json!({
+                "object": "list",
+                "data": all,
+                "has_more": has_more,
+                "url": request.path().trim_start_matches("/sandbox/stripe"),
+            }))
+        }
+        Err(f) => failure(f),
+    }
+}
+
+async fn expire_session(
+    emulator: web::Data<Emulator>,
+    request: HttpRequest,
+    id: web::Path<String>,
+    body: web::Bytes,
+) -> HttpResponse {
+    if let Err(refused) = gate(&request) {
+        return refused;
+    }
+    let params = match Params::parse(&body) {
+        Ok(params) => params,
+        Err(e) => return invalid(e),
+    };
+    if let Err(e) = params.only(&["expand[*]"]) {
+        return invalid(e);
+    }
+    idempotent(&emulator, &request, &body, |state| expire(state, &id))
+}
+
+async fn create_refund(
+    emulator: web::Data<Emulator>,
+    request: HttpRequest,
+    body: web::Bytes,
+) -> HttpResponse {
+    if let Err(refused) = gate(&request) {
+        return refused;
+    }
+    let params = match Params::parse(&body) {
+        Ok(params) => params,
+        Err(e) => return invalid(e),
+    };
+    let checked = params
+        .only(REFUND_PARAMS)
+        .and_then(|()| check_metadata(&params, "metadata"))
+        .and_then(|()| params.integer("amount"));
+    let amount = match checked {
+        Ok(amount) => amount,
+        Err(e) => return invalid(e),
+    };
+    if let Some(reason) = params.get("reason")
+        && !["duplicate", "fraudulent", "requested_by_customer"].contains(&reason)
+    {
+        return invalid(ParamError::new(format!("Invalid reason: {reason}"), "reason"));
+    }
+    let refunded = {
+        let params = &params;
+        idempotent(&emulator, &request, &body, move |state| {
+            refund(state, params, amount)
+        })
+    };
+    if refunded.status().is_success()
+        && let Some(charge) = params
+            .get("payment_intent")
+            .and_then(|pi| emulator.object(pi))
+            .and_then(|pi| pi["latest_charge"].as_str().and_then(|c| emulator.object(c)))
+            .or_else(|| params.get("charge").and_then(|c| emulator.object(c)))
+    {
+        emulator.notify("charge.refunded", public(charge));
+    }
+    refunded
+}
+
+fn refund(state: &mut State, params: &Params, amount: Option<i64>) -> Result<Value, Failure> {
+    let charge_id = match (params.get("payment_intent"), params.get("charge")) {
+        (Some(intent), None) => {
+            let intent = state
+                .objects
+                .get(intent)
+                .filter(|o| o["object"] == "payment_intent")
+                .ok_or((
+                    StatusCode::NOT_FOUND,
+                    format!("No such payment_intent: '{intent}'"),
+                ))?;
+            if intent["status"] != "succeeded" {
+                return Err((
+                    StatusCode::BAD_REQUEST,
+                    "This PaymentIntent does not have a successful charge to refund.".into(),
+                ));
+            }
+            intent["latest_charge"].as_str().unwrap_or("").to_string()
+        }
+        (None, Some(charge)) => charge.to_string(),
+        _ => {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "You must pass exactly one of `charge` or `payment_intent`.".into(),
+            ));
+        }
+    };
+    let charge = state
+        .objects
+        .get_mut(&charge_id)
+        .filter(|o| o["object"] == "charge" && o["status"] == "succeeded")
+        .ok_or((
+            StatusCode::NOT_FOUND,
+            format!("No such charge: '{charge_id}'"),
+        ))?;
+    let captured = charge["amount_captured"].as_i64().unwrap_or(0);
+    let already = charge["amount_refunded"].as_i64().unwrap_or(0);
+    let amount = amount.unwrap_or(captured - already);
+    if amount < 1 {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            "Refund amount must be a positive integer.".into(),
+        ));
+    }
+    if already + amount > captured {
+        return Err((
+            StatusCode::BAD_REQUEST,
+            format!(
+                "Refund amount ({amount}) is greater than unrefunded amount on charge ({})",
+                captured - already
+            ),
+        ));
+    }
+    charge["amount_refunded"] = json!(already + amount);
+    charge["refunded"] = json!(already + amount == captured);
+    let currency = charge["currency"].clone();
+    let intent = charge["payment_intent"].clone();
+    let id = new_id("re_");
+    let refund = json!({
+        "id": id, "object": "refund", "amount": amount, "charge": charge_id,
+        "currency": currency, "payment_intent": intent, "status": "succeeded",
+        "reason": params.get("reason"), "metadata": metadata(params, "metadata"),
+        "balance_transaction": null, "created": now(),
+    });
+    state.objects.insert(id, refund.clone());
+    Ok(refund)
+}
