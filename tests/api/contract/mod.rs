@@ -6,6 +6,7 @@
 //! `contract_tests!` line below.
 
 mod sandbox;
+mod stripe;
 
 use std::time::Duration;
 
@@ -564,3 +565,4 @@ macro_rules! contract_tests {
 }
 
 contract_tests!(sandbox_contract, super::sandbox::SandboxDriver);
+contract_tests!(stripe_contract, super::stripe::StripeDriver);
