@@ -9,3 +9,4 @@ mod isolation;
 mod login;
 mod notifications;
 mod pay;
+mod stripe;

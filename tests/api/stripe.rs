@@ -1,0 +1,557 @@
+//! Stripe-specific behaviour, against obole's Stripe emulator: the signature's tolerance and
+//! rolled secrets, the fee booked from the balance transaction, refunds made outside obole,
+//! events obole does not track, what the emulator refuses as Stripe does, and the form obole
+//! sends checked against Stripe's OpenAPI spec.
+
+use std::sync::{Arc, Mutex};
+
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use obole::config::Settings;
+use obole::gateways::stripe::{
+    API_VERSION, EMULATOR_SECRET_KEY, EMULATOR_WEBHOOK_SECRET, signature_header,
+};
+use serde_json::{Value, json};
+
+use crate::contract::{Notification, act, send};
+use crate::helpers::{Browser, MEMBER, TestApp, spawn_app_with};
+
+const SPEC: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/specs/stripe/spec3.yaml"
+);
+
+/// Offers Stripe to members, backed by obole's emulator.
+pub fn configure(settings: &mut Settings) {
+    settings.gateways.push("stripe".into());
+    settings.stripe.emulator = true;
+    settings.reconcile.interval_secs = 0;
+}
+
+/// The session as Stripe's API returns it now.
+pub async fn session(app: &TestApp, gateway_ref: &str) -> Value {
+    reqwest::Client::new()
+        .get(format!(
+            "{}/sandbox/stripe/v1/checkout/sessions/{gateway_ref}",
+            app.address
+        ))
+        .bearer_auth(EMULATOR_SECRET_KEY)
+        .send()
+        .await
+        .expect("Stripe emulator")
+        .json()
+        .await
+        .expect("a checkout session")
+}
+
+/// An event as Stripe delivers it, signed with `secret` at `timestamp`.
+pub fn event(kind: &str, object: Value, secret: &str, timestamp: i64) -> Notification {
+    let body = serde_json::to_vec(&json!({
+        "id": format!("evt_{}", uuid::Uuid::new_v4().simple()),
+        "object": "event",
+        "api_version": API_VERSION,
+        "created": timestamp,
+        "data": { "object": object },
+        "livemode": false,
+        "pending_webhooks": 1,
+        "request": { "id": null, "idempotency_key": null },
+        "type": kind,
+    }))
+    .unwrap();
+    let signature = signature_header(secret, timestamp, &body);
+    (vec![("Stripe-Signature".into(), signature)], body)
+}
+
+pub fn now() -> i64 {
+    time::OffsetDateTime::now_utc().unix_timestamp()
+}
+
+async fn spawn() -> TestApp {
+    spawn_app_with(configure).await
+}
+
+/// Starts a Stripe payment: (obole payment id, hosted page).
+async fn start(app: &TestApp, browser: &Browser, amount: &str) -> (String, String) {
+    let page = browser.pay(amount, "stripe").await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let id: String = sqlx::query_scalar(
+        "SELECT id FROM payments WHERE gateway = 'stripe' ORDER BY created_at DESC, id DESC LIMIT 1",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    (id, page.location.expect("the hosted page"))
+}
+
+/// A payment started with Stripe and paid at the emulator, its notification lost.
+async fn paid_quietly(app: &TestApp) -> (String, String) {
+    let browser = app.logged_in(MEMBER).await;
+    let (id, _) = start(app, &browser, "30").await;
+    let gateway_ref = app.gateway_ref(&id).await;
+    let controlled = reqwest::Client::new()
+        .post(format!("{}/sandbox/_control/stripe/{gateway_ref}", app.address))
+        .json(&json!({"status": "paid", "notify": false}))
+        .send()
+        .await
+        .unwrap();
+    assert!(controlled.status().is_success());
+    (id, gateway_ref)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_signed_six_minutes_ago_is_refused() {
+    let app = spawn().await;
+    let (id, gateway_ref) = paid_quietly(&app).await;
+    let session = session(&app, &gateway_ref).await;
+    let stale = event(
+        "checkout.session.completed",
+        session,
+        EMULATOR_WEBHOOK_SECRET,
+        now() - 6 * 60,
+    );
+    assert_eq!(send(&app, "stripe", stale).await, 401);
+    assert_eq!(app.payment_status(&id).await, "pending");
+    assert_eq!(app.postings_for(&id).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_signed_beyond_the_tolerance_in_the_future_is_refused() {
+    let app = spawn().await;
+    let (id, gateway_ref) = paid_quietly(&app).await;
+    let session = session(&app, &gateway_ref).await;
+    let early = event(
+        "checkout.session.completed",
+        session,
+        EMULATOR_WEBHOOK_SECRET,
+        now() + 6 * 60,
+    );
+    assert_eq!(send(&app, "stripe", early).await, 401);
+    assert_eq!(app.postings_for(&id).await, (0, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correct_signature_among_several_v1_values_is_accepted() {
+    let app = spawn().await;
+    let (id, gateway_ref) = paid_quietly(&app).await;
+    let session = session(&app, &gateway_ref).await;
+    let (headers, body) = event(
+        "checkout.session.completed",
+        session,
+        EMULATOR_WEBHOOK_SECRET,
+        now(),
+    );
+    let good = headers[0].1.clone();
+    let (timestamp, good_v1) = good.split_once(",v1=").unwrap();
+    let old_secret = signature_header("whsec_rolled_away", now(), &body);
+    let old_v1 = old_secret.split_once(",v1=").unwrap().1;
+    // Only wrong v1 values: refused.
+    let wrong = format!("{timestamp},v1={old_v1},v1={}", "0".repeat(64));
+    assert_eq!(
+        send(&app, "stripe", (vec![("Stripe-Signature".into(), wrong)], body.clone())).await,
+        401
+    );
+    assert_eq!(app.postings_for(&id).await, (0, 0));
+    let several = format!("{timestamp},v1={old_v1},v1={good_v1},v0={old_v1}");
+    let status = send(&app, "stripe", (vec![("Stripe-Signature".into(), several)], body)).await;
+    assert!((200..300).contains(&status), "{status}");
+    assert_eq!(app.payment_status(&id).await, "paid");
+    assert_eq!(app.postings_for(&id).await, (1, 1));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_fee_of_the_balance_transaction_lands_on_account_627() {
+    let app = spawn().await;
+    let browser = app.logged_in(MEMBER).await;
+    let (id, hosted) = start(&app, &browser, "42,10").await;
+    act(&browser, &hosted, "pay").await;
+    app.wait_for_status(&id, "paid").await;
+    let gateway_ref = app.gateway_ref(&id).await;
+    let session: Value = reqwest::Client::new()
+        .get(format!(
+            "{}/sandbox/stripe/v1/checkout/sessions/{gateway_ref}",
+            app.address
+        ))
+        .query(&[("expand[]", "payment_intent.latest_charge.balance_transaction")])
+        .bearer_auth(EMULATOR_SECRET_KEY)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let fee = session["payment_intent"]["latest_charge"]["balance_transaction"]["fee"]
+        .as_i64()
+        .expect("a fee on the balance transaction");
+    assert!(fee > 0);
+    let booked: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(l.debit_cents), 0) AS BIGINT) FROM journal_lines l \
+         JOIN journal_entries e ON e.id = l.entry_id WHERE e.payment_id = $1 AND l.account = '627'",
+    )
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(booked, fee);
+    let clearing: i64 = sqlx::query_scalar(
+        "SELECT CAST(COALESCE(SUM(l.debit_cents), 0) AS BIGINT) FROM journal_lines l \
+         JOIN journal_entries e ON e.id = l.entry_id WHERE e.payment_id = $1 AND l.account = '5112'",
+    )
+    .bind(&id)
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    assert_eq!(clearing, 4210 - fee);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refund_made_in_the_stripe_dashboard_is_posted_from_its_event() {
+    let app = spawn().await;
+    let browser = app.logged_in(MEMBER).await;
+    let (id, hosted) = start(&app, &browser, "30").await;
+    act(&browser, &hosted, "pay").await;
+    app.wait_for_status(&id, "paid").await;
+    let session = session(&app, &app.gateway_ref(&id).await).await;
+    let intent = session["payment_intent"].as_str().unwrap().to_string();
+    let refund = reqwest::Client::new()
+        .post(format!("{}/sandbox/stripe/v1/refunds", app.address))
+        .bearer_auth(EMULATOR_SECRET_KEY)
+        .form(&[("payment_intent", intent.as_str()), ("amount", "1000")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refund.status(), 200);
+    // Only the signed charge.refunded event tells obole.
+    app.wait_for_status(&id, "partially_refunded").await;
+    assert_eq!(
+        app.count_for(
+            "SELECT COUNT(*) FROM basket_lines WHERE payment_id = $1 AND kind = 'refund'",
+            &id
+        )
+        .await,
+        1
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_event_types_are_acknowledged_and_change_nothing() {
+    let app = spawn().await;
+    let (id, gateway_ref) = paid_quietly(&app).await;
+    let session = session(&app, &gateway_ref).await;
+    let before = app.count("SELECT COUNT(*) FROM journal_entries").await;
+    for kind in ["customer.created", "checkout.session.something_new", "payment_intent.succeeded"] {
+        let event = event(kind, session.clone(), EMULATOR_WEBHOOK_SECRET, now());
+        let status = send(&app, "stripe", event).await;
+        assert!((200..300).contains(&status), "{kind}: {status}");
+    }
+    assert_eq!(app.payment_status(&id).await, "pending");
+    assert_eq!(app.postings_for(&id).await, (0, 0));
+    assert_eq!(app.count("SELECT COUNT(*) FROM journal_entries").await, before);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_secret_key_is_refused_and_the_attempt_fails() {
+    let app = spawn_app_with(|s| {
+        configure(s);
+        s.stripe.secret_key = "sk_test_not_the_key".to_string().into();
+    })
+    .await;
+    let browser = app.logged_in(MEMBER).await;
+    let page = browser.pay("30", "stripe").await;
+    assert_ne!(page.status, 303, "{}", page.body);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM payments WHERE gateway = 'stripe' AND status = 'failed'")
+            .await,
+        1
+    );
+}
+
+/// Posts a form to the emulator as a client of Stripe's API would.
+async fn post_form(
+    app: &TestApp,
+    path: &str,
+    key: Option<&str>,
+    idempotency_key: Option<&str>,
+    form: &[(&str, &str)],
+) -> (u16, Value) {
+    let mut request = reqwest::Client::new()
+        .post(format!("{}/sandbox/stripe{path}", app.address))
+        .form(form);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    if let Some(idempotency_key) = idempotency_key {
+        request = request.header("Idempotency-Key", idempotency_key);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+const GOOD_SESSION: &[(&str, &str)] = &[
+    ("mode", "payment"),
+    ("success_url", "https://obole.example/ok?session_id={CHECKOUT_SESSION_ID}"),
+    ("line_items[0][quantity]", "1"),
+    ("line_items[0][price_data][currency]", "eur"),
+    ("line_items[0][price_data][unit_amount]", "3000"),
+    ("line_items[0][price_data][product_data][name]", "Cotisation"),
+];
+
+fn with(extra: &[(&'static str, &'static str)], without: &str) -> Vec<(&'static str, &'static str)> {
+    GOOD_SESSION
+        .iter()
+        .copied()
+        .filter(|(k, _)| *k != without)
+        .chain(extra.iter().copied())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_emulator_refuses_what_stripe_refuses() {
+    let app = spawn().await;
+    let path = "/v1/checkout/sessions";
+    let (status, body) = post_form(&app, path, None, None, GOOD_SESSION).await;
+    assert_eq!(status, 401);
+    assert_eq!(body["error"]["type"], "invalid_request_error");
+    let (status, _) = post_form(&app, path, Some("sk_test_wrong"), None, GOOD_SESSION).await;
+    assert_eq!(status, 401);
+
+    let key = Some(EMULATOR_SECRET_KEY);
+    let refused = [
+        (with(&[("notification_url", "https://x.example")], ""), "notification_url"),
+        (
+            with(&[("line_items[0][price_data][unit_amount]", "30.00")], "line_items[0][price_data][unit_amount]"),
+            "line_items[0][price_data][unit_amount]",
+        ),
+        (with(&[], "success_url"), "success_url"),
+        (with(&[], "line_items[0][price_data][product_data][name]"), "line_items[0][price_data][product_data][name]"),
+        (with(&[("metadata[a][b]", "c")], ""), "metadata[a][b]"),
+        (
+            with(&[("line_items[0][price_data][unit_amount]", "49")], "line_items[0][price_data][unit_amount]"),
+            "line_items",
+        ),
+    ];
+    for (form, param) in refused {
+        let (status, body) = post_form(&app, path, key, None, &form).await;
+        assert_eq!(status, 400, "{param}: {body}");
+        assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
+        assert_eq!(body["error"]["param"], param, "{body}");
+        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+    }
+
+    let (status, first) = post_form(&app, path, key, Some("k1"), GOOD_SESSION).await;
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["livemode"], false);
+    assert_eq!(first["amount_total"], 3000);
+    let (_, again) = post_form(&app, path, key, Some("k1"), GOOD_SESSION).await;
+    assert_eq!(again["id"], first["id"], "a retried request is not doubled");
+    let other = with(&[("client_reference_id", "x")], "");
+    let (status, body) = post_form(&app, path, key, Some("k1"), &other).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["type"], "idempotency_error");
+
+    let id = first["id"].as_str().unwrap();
+    let (status, body) = post_form(&app, "/v1/refunds", key, None, &[("payment_intent", "pi_nope"), ("amount", "100")]).await;
+    assert_eq!(status, 404, "{body}");
+    let (status, _) = post_form(&app, &format!("{path}/{id}/expire"), key, None, &[]).await;
+    assert_eq!(status, 200);
+    let (status, body) = post_form(&app, &format!("{path}/{id}/expire"), key, None, &[]).await;
+    assert_eq!(status, 400, "an expired session cannot expire again: {body}");
+}
+
+// ---- the form obole sends, against Stripe's OpenAPI spec ---------------------------------
+
+/// What a stand-in for Stripe's API received: (method, path, body).
+type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
+
+/// A stand-in for api.stripe.com that records requests and answers with an open session.
+async fn recorder() -> (String, Seen) {
+    let seen: Seen = Arc::default();
+    let kept = seen.clone();
+    let server = HttpServer::new(move || {
+        let kept = kept.clone();
+        App::new().default_service(web::to(move |request: HttpRequest, body: web::Bytes| {
+            let kept = kept.clone();
+            async move {
+                kept.lock().unwrap().push((
+                    request.method().to_string(),
+                    request.path().to_string(),
+                    String::from_utf8_lossy(&body).into_owned(),
+                ));
+                HttpResponse::Ok().json(json!({
+                    "id": "cs_test_recorded", "object": "checkout.session", "status": "open",
+                    "payment_status": "unpaid", "amount_total": 3000, "currency": "eur",
+                    "livemode": false, "url": "https://checkout.stripe.com/c/pay/cs_test_recorded",
+                }))
+            }
+        }))
+    })
+    .workers(1)
+    .bind("127.0.0.1:0")
+    .unwrap();
+    let address = format!("http://{}", server.addrs()[0]);
+    tokio::spawn(server.run());
+    (address, seen)
+}
+
+fn load_spec() -> Value {
+    let text = std::fs::read_to_string(SPEC).expect("the Stripe spec beside the repository");
+    serde_yaml::from_str(&text).expect("the Stripe spec parses")
+}
+
+/// The form as a tree: `a[b][0]=x` becomes `{"a": {"b": {"0": "x"}}}`.
+fn form_tree(body: &str) -> Value {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(body).expect("a form body");
+    let mut tree = json!({});
+    for (key, value) in pairs {
+        let mut segments = vec![key.split('[').next().unwrap().to_string()];
+        segments.extend(
+            key.split('[')
+                .skip(1)
+                .map(|s| s.trim_end_matches(']').to_string()),
+        );
+        let mut node = &mut tree;
+        let last = segments.len() - 1;
+        for (i, segment) in segments.into_iter().enumerate() {
+            let map = node.as_object_mut().expect("a key used both as a value and a map");
+            node = if i == last {
+                map.insert(segment.clone(), json!(value));
+                map.get_mut(&segment).unwrap()
+            } else {
+                map.entry(segment).or_insert_with(|| json!({}))
+            };
+        }
+    }
+    tree
+}
+
+fn resolve<'a>(spec: &'a Value, schema: &'a Value) -> &'a Value {
+    match schema["$ref"].as_str() {
+        Some(reference) => reference
+            .trim_start_matches("#/")
+            .split('/')
+            .fold(spec, |node, part| &node[part]),
+        None => schema,
+    }
+}
+
+/// Checks a form tree against a request schema: names exist, required ones are present, and
+/// each value has the declared type, length and enum.
+fn check(spec: &Value, schema: &Value, given: &Value, at: &str, problems: &mut Vec<String>) {
+    let schema = resolve(spec, schema);
+    if let Some(options) = schema["anyOf"].as_array() {
+        let fits = options.iter().any(|option| {
+            let mut trial = Vec::new();
+            check(spec, option, given, at, &mut trial);
+            trial.is_empty()
+        });
+        if !fits {
+            problems.push(format!("{at}: fits none of the allowed shapes"));
+        }
+        return;
+    }
+    match (schema["type"].as_str(), given) {
+        (Some("object"), Value::Object(fields)) => {
+            for required in schema["required"].as_array().into_iter().flatten() {
+                let name = required.as_str().unwrap_or("");
+                if !fields.contains_key(name) {
+                    problems.push(format!("{at}[{name}]: required but missing"));
+                }
+            }
+            for (name, value) in fields {
+                let inner = format!("{at}[{name}]");
+                match (schema["properties"].get(name), &schema["additionalProperties"]) {
+                    (Some(property), _) => check(spec, property, value, &inner, problems),
+                    (None, extra @ Value::Object(_)) => check(spec, extra, value, &inner, problems),
+                    _ => problems.push(format!("{inner}: not a parameter of this operation")),
+                }
+            }
+        }
+        (Some("array"), Value::Object(items)) => {
+            for (index, value) in items {
+                if index.parse::<usize>().is_err() {
+                    problems.push(format!("{at}[{index}]: not an array index"));
+                }
+                check(spec, &schema["items"], value, &format!("{at}[{index}]"), problems);
+            }
+        }
+        (Some(kind), Value::String(text)) => {
+            let fits = match kind {
+                "integer" => text.parse::<i64>().is_ok(),
+                "boolean" => text == "true" || text == "false",
+                "number" => text.parse::<f64>().is_ok(),
+                "string" => true,
+                _ => false,
+            };
+            if !fits {
+                problems.push(format!("{at}: {text:?} is not of type {kind}"));
+            }
+            if let Some(max) = schema["maxLength"].as_u64()
+                && text.chars().count() as u64 > max
+            {
+                problems.push(format!("{at}: longer than {max}"));
+            }
+            if let Some(allowed) = schema["enum"].as_array()
+                && !allowed.iter().any(|a| a == text)
+            {
+                problems.push(format!("{at}: {text:?} is not one of {allowed:?}"));
+            }
+        }
+        (kind, _) => problems.push(format!("{at}: given a {given} where the spec wants {kind:?}")),
+    }
+}
+
+fn problems_with(spec: &Value, method: &str, path: &str, body: &str) -> Vec<String> {
+    let operation = &spec["paths"][path][method.to_ascii_lowercase()];
+    if operation.is_null() {
+        return vec![format!("{method} {path}: no such operation in the spec")];
+    }
+    let schema = &operation["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"];
+    let mut problems = Vec::new();
+    check(spec, schema, &form_tree(body), "", &mut problems);
+    problems
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_session_obole_creates_follows_stripes_openapi_spec() {
+    let (stand_in, seen) = recorder().await;
+    let app = spawn_app_with(|s| {
+        configure(s);
+        s.stripe.api_base = Some(format!("{stand_in}/sandbox/stripe"));
+    })
+    .await;
+    let browser = app.logged_in(MEMBER).await;
+    let page = browser.pay("30", "stripe").await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let (method, path, body) = seen.lock().unwrap()[0].clone();
+    let path = path.trim_start_matches("/sandbox/stripe").to_string();
+    assert_eq!((method.as_str(), path.as_str()), ("POST", "/v1/checkout/sessions"));
+    let spec = load_spec();
+    let problems = problems_with(&spec, &method, &path, &body);
+    assert!(problems.is_empty(), "{problems:#?}\n{body}");
+    let tree = form_tree(&body);
+    assert_eq!(tree["line_items"]["0"]["price_data"]["unit_amount"], "3000");
+    let id: String = sqlx::query_scalar("SELECT id FROM payments WHERE gateway = 'stripe'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(tree["client_reference_id"], id.as_str());
+    assert_eq!(tree["payment_intent_data"]["metadata"]["obole_payment_id"], id.as_str());
+
+    // The same check finds what Stripe would refuse.
+    let wrong = format!("{body}&line_items[0][price_data][unit_amount]=30.00&notification_url=x&mode=pay");
+    let wrong = wrong.replace("line_items%5B0%5D%5Bprice_data%5D%5Bunit_amount%5D=3000&", "");
+    let found = problems_with(&spec, "POST", &path, &wrong).join("\n");
+    assert!(found.contains("[line_items][0][price_data][unit_amount]: \"30.00\" is not of type integer"), "{found}");
+    assert!(found.contains("[notification_url]: not a parameter"), "{found}");
+    assert!(found.contains("[mode]: \"pay\" is not one of"), "{found}");
+    let no_url = body
+        .split('&')
+        .filter(|pair| !pair.starts_with("success_url="))
+        .collect::<Vec<_>>()
+        .join("&");
+    assert!(
+        problems_with(&spec, "POST", &path, &no_url)
+            .iter()
+            .any(|p| p == "[success_url]: required but missing")
+    );
+    assert!(!problems_with(&spec, "POST", "/v1/checkout/session", &body).is_empty());
+}
