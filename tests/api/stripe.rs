@@ -88,7 +88,10 @@ async fn paid_quietly(app: &TestApp) -> (String, String) {
     let (id, _) = start(app, &browser, "30").await;
     let gateway_ref = app.gateway_ref(&id).await;
     let controlled = reqwest::Client::new()
-        .post(format!("{}/sandbox/_control/stripe/{gateway_ref}", app.address))
+        .post(format!(
+            "{}/sandbox/_control/stripe/{gateway_ref}",
+            app.address
+        ))
         .json(&json!({"status": "paid", "notify": false}))
         .send()
         .await
@@ -146,12 +149,22 @@ async fn a_correct_signature_among_several_v1_values_is_accepted() {
     // Only wrong v1 values: refused.
     let wrong = format!("{timestamp},v1={old_v1},v1={}", "0".repeat(64));
     assert_eq!(
-        send(&app, "stripe", (vec![("Stripe-Signature".into(), wrong)], body.clone())).await,
+        send(
+            &app,
+            "stripe",
+            (vec![("Stripe-Signature".into(), wrong)], body.clone())
+        )
+        .await,
         401
     );
     assert_eq!(app.postings_for(&id).await, (0, 0));
     let several = format!("{timestamp},v1={old_v1},v1={good_v1},v0={old_v1}");
-    let status = send(&app, "stripe", (vec![("Stripe-Signature".into(), several)], body)).await;
+    let status = send(
+        &app,
+        "stripe",
+        (vec![("Stripe-Signature".into(), several)], body),
+    )
+    .await;
     assert!((200..300).contains(&status), "{status}");
     assert_eq!(app.payment_status(&id).await, "paid");
     assert_eq!(app.postings_for(&id).await, (1, 1));
@@ -170,7 +183,10 @@ async fn the_fee_of_the_balance_transaction_lands_on_account_627() {
             "{}/sandbox/stripe/v1/checkout/sessions/{gateway_ref}",
             app.address
         ))
-        .query(&[("expand[]", "payment_intent.latest_charge.balance_transaction")])
+        .query(&[(
+            "expand[]",
+            "payment_intent.latest_charge.balance_transaction",
+        )])
         .bearer_auth(EMULATOR_SECRET_KEY)
         .send()
         .await
@@ -237,14 +253,21 @@ async fn unknown_event_types_are_acknowledged_and_change_nothing() {
     let (id, gateway_ref) = paid_quietly(&app).await;
     let session = session(&app, &gateway_ref).await;
     let before = app.count("SELECT COUNT(*) FROM journal_entries").await;
-    for kind in ["customer.created", "checkout.session.something_new", "payment_intent.succeeded"] {
+    for kind in [
+        "customer.created",
+        "checkout.session.something_new",
+        "payment_intent.succeeded",
+    ] {
         let event = event(kind, session.clone(), EMULATOR_WEBHOOK_SECRET, now());
         let status = send(&app, "stripe", event).await;
         assert!((200..300).contains(&status), "{kind}: {status}");
     }
     assert_eq!(app.payment_status(&id).await, "pending");
     assert_eq!(app.postings_for(&id).await, (0, 0));
-    assert_eq!(app.count("SELECT COUNT(*) FROM journal_entries").await, before);
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM journal_entries").await,
+        before
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -288,14 +311,23 @@ async fn post_form(
 
 const GOOD_SESSION: &[(&str, &str)] = &[
     ("mode", "payment"),
-    ("success_url", "https://obole.example/ok?session_id={CHECKOUT_SESSION_ID}"),
+    (
+        "success_url",
+        "https://obole.example/ok?session_id={CHECKOUT_SESSION_ID}",
+    ),
     ("line_items[0][quantity]", "1"),
     ("line_items[0][price_data][currency]", "eur"),
     ("line_items[0][price_data][unit_amount]", "3000"),
-    ("line_items[0][price_data][product_data][name]", "Cotisation"),
+    (
+        "line_items[0][price_data][product_data][name]",
+        "Cotisation",
+    ),
 ];
 
-fn with(extra: &[(&'static str, &'static str)], without: &str) -> Vec<(&'static str, &'static str)> {
+fn with(
+    extra: &[(&'static str, &'static str)],
+    without: &str,
+) -> Vec<(&'static str, &'static str)> {
     GOOD_SESSION
         .iter()
         .copied()
@@ -316,16 +348,28 @@ async fn the_emulator_refuses_what_stripe_refuses() {
 
     let key = Some(EMULATOR_SECRET_KEY);
     let refused = [
-        (with(&[("notification_url", "https://x.example")], ""), "notification_url"),
         (
-            with(&[("line_items[0][price_data][unit_amount]", "30.00")], "line_items[0][price_data][unit_amount]"),
+            with(&[("notification_url", "https://x.example")], ""),
+            "notification_url",
+        ),
+        (
+            with(
+                &[("line_items[0][price_data][unit_amount]", "30.00")],
+                "line_items[0][price_data][unit_amount]",
+            ),
             "line_items[0][price_data][unit_amount]",
         ),
         (with(&[], "success_url"), "success_url"),
-        (with(&[], "line_items[0][price_data][product_data][name]"), "line_items[0][price_data][product_data][name]"),
+        (
+            with(&[], "line_items[0][price_data][product_data][name]"),
+            "line_items[0][price_data][product_data][name]",
+        ),
         (with(&[("metadata[a][b]", "c")], ""), "metadata[a][b]"),
         (
-            with(&[("line_items[0][price_data][unit_amount]", "49")], "line_items[0][price_data][unit_amount]"),
+            with(
+                &[("line_items[0][price_data][unit_amount]", "49")],
+                "line_items[0][price_data][unit_amount]",
+            ),
             "line_items",
         ),
     ];
@@ -334,7 +378,11 @@ async fn the_emulator_refuses_what_stripe_refuses() {
         assert_eq!(status, 400, "{param}: {body}");
         assert_eq!(body["error"]["type"], "invalid_request_error", "{body}");
         assert_eq!(body["error"]["param"], param, "{body}");
-        assert!(body["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
     }
 
     let (status, first) = post_form(&app, path, key, Some("k1"), GOOD_SESSION).await;
@@ -349,12 +397,22 @@ async fn the_emulator_refuses_what_stripe_refuses() {
     assert_eq!(body["error"]["type"], "idempotency_error");
 
     let id = first["id"].as_str().unwrap();
-    let (status, body) = post_form(&app, "/v1/refunds", key, None, &[("payment_intent", "pi_nope"), ("amount", "100")]).await;
+    let (status, body) = post_form(
+        &app,
+        "/v1/refunds",
+        key,
+        None,
+        &[("payment_intent", "pi_nope"), ("amount", "100")],
+    )
+    .await;
     assert_eq!(status, 404, "{body}");
     let (status, _) = post_form(&app, &format!("{path}/{id}/expire"), key, None, &[]).await;
     assert_eq!(status, 200);
     let (status, body) = post_form(&app, &format!("{path}/{id}/expire"), key, None, &[]).await;
-    assert_eq!(status, 400, "an expired session cannot expire again: {body}");
+    assert_eq!(
+        status, 400,
+        "an expired session cannot expire again: {body}"
+    );
 }
 
 // ---- the form obole sends, against Stripe's OpenAPI spec ---------------------------------
@@ -411,7 +469,9 @@ fn form_tree(body: &str) -> Value {
         let mut node = &mut tree;
         let last = segments.len() - 1;
         for (i, segment) in segments.into_iter().enumerate() {
-            let map = node.as_object_mut().expect("a key used both as a value and a map");
+            let map = node
+                .as_object_mut()
+                .expect("a key used both as a value and a map");
             node = if i == last {
                 map.insert(segment.clone(), json!(value));
                 map.get_mut(&segment).unwrap()
@@ -458,7 +518,10 @@ fn check(spec: &Value, schema: &Value, given: &Value, at: &str, problems: &mut V
             }
             for (name, value) in fields {
                 let inner = format!("{at}[{name}]");
-                match (schema["properties"].get(name), &schema["additionalProperties"]) {
+                match (
+                    schema["properties"].get(name),
+                    &schema["additionalProperties"],
+                ) {
                     (Some(property), _) => check(spec, property, value, &inner, problems),
                     (None, extra @ Value::Object(_)) => check(spec, extra, value, &inner, problems),
                     _ => problems.push(format!("{inner}: not a parameter of this operation")),
@@ -470,7 +533,13 @@ fn check(spec: &Value, schema: &Value, given: &Value, at: &str, problems: &mut V
                 if index.parse::<usize>().is_err() {
                     problems.push(format!("{at}[{index}]: not an array index"));
                 }
-                check(spec, &schema["items"], value, &format!("{at}[{index}]"), problems);
+                check(
+                    spec,
+                    &schema["items"],
+                    value,
+                    &format!("{at}[{index}]"),
+                    problems,
+                );
             }
         }
         (Some(kind), Value::String(text)) => {
@@ -495,7 +564,9 @@ fn check(spec: &Value, schema: &Value, given: &Value, at: &str, problems: &mut V
                 problems.push(format!("{at}: {text:?} is not one of {allowed:?}"));
             }
         }
-        (kind, _) => problems.push(format!("{at}: given a {given} where the spec wants {kind:?}")),
+        (kind, _) => problems.push(format!(
+            "{at}: given a {given} where the spec wants {kind:?}"
+        )),
     }
 }
 
@@ -504,7 +575,8 @@ fn problems_with(spec: &Value, method: &str, path: &str, body: &str) -> Vec<Stri
     if operation.is_null() {
         return vec![format!("{method} {path}: no such operation in the spec")];
     }
-    let schema = &operation["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"];
+    let schema =
+        &operation["requestBody"]["content"]["application/x-www-form-urlencoded"]["schema"];
     let mut problems = Vec::new();
     check(spec, schema, &form_tree(body), "", &mut problems);
     problems
@@ -523,7 +595,10 @@ async fn the_session_obole_creates_follows_stripes_openapi_spec() {
     assert_eq!(page.status, 303, "{}", page.body);
     let (method, path, body) = seen.lock().unwrap()[0].clone();
     let path = path.trim_start_matches("/sandbox/stripe").to_string();
-    assert_eq!((method.as_str(), path.as_str()), ("POST", "/v1/checkout/sessions"));
+    assert_eq!(
+        (method.as_str(), path.as_str()),
+        ("POST", "/v1/checkout/sessions")
+    );
     let spec = load_spec();
     let problems = problems_with(&spec, &method, &path, &body);
     assert!(problems.is_empty(), "{problems:#?}\n{body}");
@@ -534,14 +609,28 @@ async fn the_session_obole_creates_follows_stripes_openapi_spec() {
         .await
         .unwrap();
     assert_eq!(tree["client_reference_id"], id.as_str());
-    assert_eq!(tree["payment_intent_data"]["metadata"]["obole_payment_id"], id.as_str());
+    assert_eq!(
+        tree["payment_intent_data"]["metadata"]["obole_payment_id"],
+        id.as_str()
+    );
 
     // The same check finds what Stripe would refuse.
-    let wrong = format!("{body}&line_items[0][price_data][unit_amount]=30.00&notification_url=x&mode=pay");
-    let wrong = wrong.replace("line_items%5B0%5D%5Bprice_data%5D%5Bunit_amount%5D=3000&", "");
+    let wrong =
+        format!("{body}&line_items[0][price_data][unit_amount]=30.00&notification_url=x&mode=pay");
+    let wrong = wrong.replace(
+        "line_items%5B0%5D%5Bprice_data%5D%5Bunit_amount%5D=3000&",
+        "",
+    );
     let found = problems_with(&spec, "POST", &path, &wrong).join("\n");
-    assert!(found.contains("[line_items][0][price_data][unit_amount]: \"30.00\" is not of type integer"), "{found}");
-    assert!(found.contains("[notification_url]: not a parameter"), "{found}");
+    assert!(
+        found
+            .contains("[line_items][0][price_data][unit_amount]: \"30.00\" is not of type integer"),
+        "{found}"
+    );
+    assert!(
+        found.contains("[notification_url]: not a parameter"),
+        "{found}"
+    );
     assert!(found.contains("[mode]: \"pay\" is not one of"), "{found}");
     let no_url = body
         .split('&')

@@ -10,10 +10,10 @@ use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
+pub use self::transformers::{API_VERSION, SIGNATURE_HEADER, signature_header};
 use self::transformers::{
     METADATA_PAYMENT_ID, StripeErrorBody, StripeEvent, StripeList, StripeRefund, StripeSession,
 };
-pub use self::transformers::{API_VERSION, SIGNATURE_HEADER, signature_header};
 use super::{
     Capabilities, Capture, Checkout, CheckoutRequest, Gateway, GatewayError, GatewayReport,
     IncomingNotification, NotificationError, RefundFact, RefundOutcome, RefundRequest,
@@ -86,7 +86,12 @@ impl StripeGateway {
             .header("Stripe-Version", API_VERSION)
     }
 
-    fn post(&self, path: &str, idempotency_key: &str, form: &[(String, String)]) -> reqwest::RequestBuilder {
+    fn post(
+        &self,
+        path: &str,
+        idempotency_key: &str,
+        form: &[(String, String)],
+    ) -> reqwest::RequestBuilder {
         let body = serde_urlencoded::to_string(form).unwrap_or_default();
         self.http
             .post(format!("{}{path}", self.api_base))
@@ -118,7 +123,10 @@ impl StripeGateway {
             .map_err(GatewayError::Unavailable)?;
         let list: StripeList<StripeRefund> = read_json(response).await?;
         if list.has_more {
-            tracing::warn!(payment_intent, "more than 100 refunds: only the first 100 are read");
+            tracing::warn!(
+                payment_intent,
+                "more than 100 refunds: only the first 100 are read"
+            );
         }
         Ok(list.data)
     }
@@ -154,7 +162,9 @@ impl StripeGateway {
             _ => Vec::new(),
         };
         let status = transformers::payment_status(
-            session.status.unwrap_or(transformers::StripeSessionStatus::Unknown),
+            session
+                .status
+                .unwrap_or(transformers::StripeSessionStatus::Unknown),
             session.payment_status,
             intent.map(|i| i.status),
         );
@@ -191,9 +201,7 @@ impl StripeGateway {
             captures,
             refunds: refunds
                 .into_iter()
-                .filter(|r| {
-                    r.status.map(RefundStatus::from) == Some(RefundStatus::Succeeded)
-                })
+                .filter(|r| r.status.map(RefundStatus::from) == Some(RefundStatus::Succeeded))
                 .map(|r| RefundFact {
                     id: r.id,
                     amount: Money::from_cents(r.amount),
@@ -239,7 +247,11 @@ fn session_form(request: &CheckoutRequest) -> Vec<(String, String)> {
             format!(
                 "{}{}session_id={{CHECKOUT_SESSION_ID}}",
                 request.return_url,
-                if request.return_url.contains('?') { '&' } else { '?' }
+                if request.return_url.contains('?') {
+                    '&'
+                } else {
+                    '?'
+                }
             ),
         ),
         ("cancel_url".into(), request.cancel_url.clone()),
@@ -453,7 +465,11 @@ mod tests {
     #[test]
     fn the_session_form_carries_cents_the_reference_and_the_template() {
         let form = session_form(&request());
-        let get = |k: &str| form.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        let get = |k: &str| {
+            form.iter()
+                .find(|(key, _)| key == k)
+                .map(|(_, v)| v.as_str())
+        };
         assert_eq!(get("line_items[0][price_data][unit_amount]"), Some("3050"));
         assert_eq!(get("line_items[0][price_data][currency]"), Some("eur"));
         assert_eq!(get("client_reference_id"), Some("pay_1"));

@@ -277,9 +277,9 @@ pub(super) fn verify_signature(
     mac.update(b".");
     mac.update(body);
     // Every candidate is checked, so timing does not tell which one matched.
-    let matched = candidates
-        .iter()
-        .fold(false, |acc, candidate| mac.clone().verify_slice(candidate).is_ok() | acc);
+    let matched = candidates.iter().fold(false, |acc, candidate| {
+        mac.clone().verify_slice(candidate).is_ok() | acc
+    });
     if matched {
         Ok(())
     } else {
@@ -310,13 +310,43 @@ mod tests {
     fn session_statuses_map_exhaustively_and_unknown_is_pending() {
         let cases = [
             ("open", "unpaid", None, PaymentStatus::Pending),
-            ("open", "unpaid", Some("requires_payment_method"), PaymentStatus::Pending),
+            (
+                "open",
+                "unpaid",
+                Some("requires_payment_method"),
+                PaymentStatus::Pending,
+            ),
             ("complete", "paid", Some("succeeded"), PaymentStatus::Paid),
-            ("complete", "unpaid", Some("processing"), PaymentStatus::Pending),
-            ("complete", "unpaid", Some("requires_payment_method"), PaymentStatus::Failed),
-            ("complete", "unpaid", Some("canceled"), PaymentStatus::Failed),
-            ("complete", "unpaid", Some("something_new"), PaymentStatus::Pending),
-            ("complete", "no_payment_required", None, PaymentStatus::Pending),
+            (
+                "complete",
+                "unpaid",
+                Some("processing"),
+                PaymentStatus::Pending,
+            ),
+            (
+                "complete",
+                "unpaid",
+                Some("requires_payment_method"),
+                PaymentStatus::Failed,
+            ),
+            (
+                "complete",
+                "unpaid",
+                Some("canceled"),
+                PaymentStatus::Failed,
+            ),
+            (
+                "complete",
+                "unpaid",
+                Some("something_new"),
+                PaymentStatus::Pending,
+            ),
+            (
+                "complete",
+                "no_payment_required",
+                None,
+                PaymentStatus::Pending,
+            ),
             ("complete", "something_new", None, PaymentStatus::Pending),
             ("expired", "unpaid", None, PaymentStatus::Expired),
             ("something_new", "paid", None, PaymentStatus::Pending),
@@ -338,7 +368,10 @@ mod tests {
             ("something_new", RefundStatus::Pending),
         ];
         for (wire, expected) in cases {
-            assert_eq!(RefundStatus::from(parse::<StripeRefundStatus>(wire)), expected);
+            assert_eq!(
+                RefundStatus::from(parse::<StripeRefundStatus>(wire)),
+                expected
+            );
         }
     }
 

@@ -99,7 +99,7 @@ fn failure((status, message): Failure) -> HttpResponse {
 
 /// Stripe takes the secret key as a Bearer token or as the user of HTTP Basic; anything else
 /// is a 401 with Stripe's wording (and the key masked).
-fn authenticate(request: &HttpRequest) -> Result<(), HttpResponse> {
+fn authenticate(request: &HttpRequest) -> Result<(), Failure> {
     let header = request
         .headers()
         .get("authorization")
@@ -117,13 +117,12 @@ fn authenticate(request: &HttpRequest) -> Result<(), HttpResponse> {
         None
     };
     let Some(key) = key.filter(|k| !k.is_empty()) else {
-        return Err(error(
+        return Err((
             StatusCode::UNAUTHORIZED,
-            "invalid_request_error",
             "You did not provide an API key. You need to provide your API key in the \
              Authorization header, using Bearer auth (e.g. 'Authorization: Bearer \
-             YOUR_SECRET_KEY').",
-            None,
+             YOUR_SECRET_KEY')."
+                .to_string(),
         ));
     };
     let expected = EMULATOR_SECRET_KEY.as_bytes();
@@ -136,18 +135,23 @@ fn authenticate(request: &HttpRequest) -> Result<(), HttpResponse> {
     if same {
         return Ok(());
     }
-    let tail: String = key.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let tail: String = key
+        .chars()
+        .rev()
+        .take(4)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
     let head: String = key.chars().take_while(|c| *c != '_').collect();
-    Err(error(
+    Err((
         StatusCode::UNAUTHORIZED,
-        "invalid_request_error",
-        &format!("Invalid API Key provided: {head}_****{tail}"),
-        None,
+        format!("Invalid API Key provided: {head}_****{tail}"),
     ))
 }
 
 /// `Stripe-Version`, when given, must name a version (`2023-08-16`, `2024-09-30.acacia`).
-fn check_version(request: &HttpRequest) -> Result<(), HttpResponse> {
+fn check_version(request: &HttpRequest) -> Result<(), Failure> {
     let Some(version) = request.headers().get("stripe-version") else {
         return Ok(());
     };
@@ -161,23 +165,21 @@ fn check_version(request: &HttpRequest) -> Result<(), HttpResponse> {
     {
         Ok(())
     } else {
-        Err(error(
+        Err((
             StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            &format!("Invalid Stripe API version: {version}"),
-            None,
+            format!("Invalid Stripe API version: {version}"),
         ))
     }
 }
 
-fn gate(request: &HttpRequest) -> Result<(), HttpResponse> {
+fn gate(request: &HttpRequest) -> Result<(), Failure> {
     authenticate(request)?;
     check_version(request)
 }
 
-fn query(request: &HttpRequest, allowed: &[&str]) -> Result<Params, HttpResponse> {
-    let params = Params::parse(request.query_string().as_bytes()).map_err(invalid)?;
-    params.only(allowed).map_err(invalid)?;
+fn query(request: &HttpRequest, allowed: &[&str]) -> Result<Params, ParamError> {
+    let params = Params::parse(request.query_string().as_bytes())?;
+    params.only(allowed)?;
     Ok(params)
 }
 
@@ -223,9 +225,7 @@ fn idempotent(
         }
         let answer = public(execute(state)?);
         if let Some(key) = key {
-            state
-                .idempotency
-                .insert(key, (asked, 200, answer.clone()));
+            state.idempotency.insert(key, (asked, 200, answer.clone()));
         }
         Ok(Ok((200, answer, false)))
     });
@@ -249,7 +249,7 @@ fn check_session(params: &Params) -> Result<(i64, String), ParamError> {
     let mode = params.required("mode")?;
     if !["payment", "setup", "subscription"].contains(&mode) {
         return Err(ParamError::new(
-            format!("Invalid mode: must be one of payment, setup, or subscription"),
+            "Invalid mode: must be one of payment, setup, or subscription",
             "mode",
         ));
     }
@@ -312,14 +312,12 @@ fn check_session(params: &Params) -> Result<(i64, String), ParamError> {
             ));
         }
         let key = |rest: &str| format!("line_items[{index}]{rest}");
-        let quantity = params
-            .integer(&key("[quantity]"))?
-            .ok_or_else(|| {
-                ParamError::new(
-                    format!("Missing required param: {}.", key("[quantity]")),
-                    &key("[quantity]"),
-                )
-            })?;
+        let quantity = params.integer(&key("[quantity]"))?.ok_or_else(|| {
+            ParamError::new(
+                format!("Missing required param: {}.", key("[quantity]")),
+                &key("[quantity]"),
+            )
+        })?;
         if quantity < 1 {
             return Err(ParamError::new(
                 "Quantity must be at least 1",
@@ -420,7 +418,7 @@ async fn create_session(
     body: web::Bytes,
 ) -> HttpResponse {
     if let Err(refused) = gate(&request) {
-        return refused;
+        return failure(refused);
     }
     let params = match Params::parse(&body) {
         Ok(params) => params,
@@ -473,11 +471,11 @@ async fn retrieve<const KIND: u8>(
     id: web::Path<String>,
 ) -> HttpResponse {
     if let Err(refused) = gate(&request) {
-        return refused;
+        return failure(refused);
     }
     let params = match query(&request, &["expand[*]"]) {
         Ok(params) => params,
-        Err(refused) => return refused,
+        Err(e) => return invalid(e),
     };
     let object = match KIND {
         1 => "checkout.session",
@@ -491,10 +489,7 @@ async fn retrieve<const KIND: u8>(
             .get(id.as_str())
             .filter(|o| o["object"] == object)
             .cloned()
-            .ok_or((
-                StatusCode::NOT_FOUND,
-                format!("No such {object}: '{id}'"),
-            ))?;
+            .ok_or((StatusCode::NOT_FOUND, format!("No such {object}: '{id}'")))?;
         expanded(&state.objects, found, &params.list("expand"))
     });
     match answer {
@@ -531,11 +526,7 @@ fn expand_path(
         ));
     };
     if let Some(id) = slot.as_str() {
-        *slot = objects
-            .get(id)
-            .cloned()
-            .map(public)
-            .unwrap_or(Value::Null);
+        *slot = objects.get(id).cloned().map(public).unwrap_or(Value::Null);
     }
     if slot.is_null() {
         return Ok(());
@@ -545,33 +536,37 @@ fn expand_path(
 
 async fn list_sessions(emulator: web::Data<Emulator>, request: HttpRequest) -> HttpResponse {
     if let Err(refused) = gate(&request) {
-        return refused;
+        return failure(refused);
     }
     let params = match query(&request, &["payment_intent", "limit", "expand[*]"]) {
         Ok(params) => params,
-        Err(refused) => return refused,
+        Err(e) => return invalid(e),
     };
     let intent = params.get("payment_intent").map(str::to_string);
     list(&emulator, &request, &params, "checkout.session", move |o| {
-        intent.as_ref().is_none_or(|i| o["payment_intent"] == *i.as_str())
+        intent
+            .as_ref()
+            .is_none_or(|i| o["payment_intent"] == *i.as_str())
     })
 }
 
 async fn list_refunds(emulator: web::Data<Emulator>, request: HttpRequest) -> HttpResponse {
     if let Err(refused) = gate(&request) {
-        return refused;
+        return failure(refused);
     }
     let params = match query(
         &request,
         &["payment_intent", "charge", "limit", "expand[*]"],
     ) {
         Ok(params) => params,
-        Err(refused) => return refused,
+        Err(e) => return invalid(e),
     };
     let intent = params.get("payment_intent").map(str::to_string);
     let charge = params.get("charge").map(str::to_string);
     list(&emulator, &request, &params, "refund", move |o| {
-        intent.as_ref().is_none_or(|i| o["payment_intent"] == *i.as_str())
+        intent
+            .as_ref()
+            .is_none_or(|i| o["payment_intent"] == *i.as_str())
             && charge.as_ref().is_none_or(|c| o["charge"] == *c.as_str())
     })
 }
@@ -623,7 +618,7 @@ async fn expire_session(
     body: web::Bytes,
 ) -> HttpResponse {
     if let Err(refused) = gate(&request) {
-        return refused;
+        return failure(refused);
     }
     let params = match Params::parse(&body) {
         Ok(params) => params,
@@ -641,7 +636,7 @@ async fn create_refund(
     body: web::Bytes,
 ) -> HttpResponse {
     if let Err(refused) = gate(&request) {
-        return refused;
+        return failure(refused);
     }
     let params = match Params::parse(&body) {
         Ok(params) => params,
@@ -658,7 +653,10 @@ async fn create_refund(
     if let Some(reason) = params.get("reason")
         && !["duplicate", "fraudulent", "requested_by_customer"].contains(&reason)
     {
-        return invalid(ParamError::new(format!("Invalid reason: {reason}"), "reason"));
+        return invalid(ParamError::new(
+            format!("Invalid reason: {reason}"),
+            "reason",
+        ));
     }
     let refunded = {
         let params = &params;
@@ -670,7 +668,11 @@ async fn create_refund(
         && let Some(charge) = params
             .get("payment_intent")
             .and_then(|pi| emulator.object(pi))
-            .and_then(|pi| pi["latest_charge"].as_str().and_then(|c| emulator.object(c)))
+            .and_then(|pi| {
+                pi["latest_charge"]
+                    .as_str()
+                    .and_then(|c| emulator.object(c))
+            })
             .or_else(|| params.get("charge").and_then(|c| emulator.object(c)))
     {
         emulator.notify("charge.refunded", public(charge));

@@ -54,7 +54,10 @@ impl Emulator {
         self.state.lock().ok()?.objects.get(id).cloned()
     }
 
-    fn with_state<T>(&self, change: impl FnOnce(&mut State) -> Result<T, Failure>) -> Result<T, Failure> {
+    fn with_state<T>(
+        &self,
+        change: impl FnOnce(&mut State) -> Result<T, Failure>,
+    ) -> Result<T, Failure> {
         let mut state = self
             .state
             .lock()
@@ -84,9 +87,15 @@ impl Emulator {
             self.http.clone(),
             self.webhook_url.clone(),
             vec![
-                ("Content-Type".into(), "application/json; charset=utf-8".into()),
+                (
+                    "Content-Type".into(),
+                    "application/json; charset=utf-8".into(),
+                ),
                 ("Stripe-Signature".into(), signature),
-                ("User-Agent".into(), "Stripe/1.0 (+https://stripe.com/docs/webhooks)".into()),
+                (
+                    "User-Agent".into(),
+                    "Stripe/1.0 (+https://stripe.com/docs/webhooks)".into(),
+                ),
             ],
             body,
             self.retry_ms.clone(),
@@ -152,10 +161,10 @@ fn pay(state: &mut State, session_id: &str, amount: Option<i64>) -> Result<Value
         intent["latest_charge"] = json!(charge_id);
         intent["last_payment_error"] = Value::Null;
     }
-    let session = state
-        .objects
-        .get_mut(session_id)
-        .ok_or((StatusCode::NOT_FOUND, "No such checkout.session".to_string()))?;
+    let session = state.objects.get_mut(session_id).ok_or((
+        StatusCode::NOT_FOUND,
+        "No such checkout.session".to_string(),
+    ))?;
     session["status"] = json!("complete");
     session["payment_status"] = json!("paid");
     session["amount_subtotal"] = json!(amount);
@@ -191,7 +200,8 @@ fn decline(state: &mut State, session_id: &str, code: &str) -> Result<Value, Fai
         .ok_or((StatusCode::NOT_FOUND, "No such payment_intent".to_string()))?;
     intent["status"] = json!("requires_payment_method");
     intent["latest_charge"] = json!(charge_id);
-    intent["last_payment_error"] = json!({ "type": "card_error", "code": code, "message": message });
+    intent["last_payment_error"] =
+        json!({ "type": "card_error", "code": code, "message": message });
     let intent = intent.clone();
     if let Some(session) = state.objects.get_mut(session_id) {
         session["payment_intent"] = json!(intent_id);
@@ -208,10 +218,10 @@ fn expire(state: &mut State, session_id: &str) -> Result<Value, Failure> {
     {
         intent["status"] = json!("canceled");
     }
-    let session = state
-        .objects
-        .get_mut(session_id)
-        .ok_or((StatusCode::NOT_FOUND, "No such checkout.session".to_string()))?;
+    let session = state.objects.get_mut(session_id).ok_or((
+        StatusCode::NOT_FOUND,
+        "No such checkout.session".to_string(),
+    ))?;
     session["status"] = json!("expired");
     Ok(session.clone())
 }
@@ -261,7 +271,10 @@ fn intent_of(state: &mut State, session: &Value) -> String {
 }
 
 async fn hosted(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpResponse {
-    let Some(session) = emulator.object(&id).filter(|s| s["object"] == "checkout.session") else {
+    let Some(session) = emulator
+        .object(&id)
+        .filter(|s| s["object"] == "checkout.session")
+    else {
         return common::plain(StatusCode::NOT_FOUND, "Session Stripe inconnue.");
     };
     let status = session["status"].as_str().unwrap_or("open");

@@ -63,7 +63,10 @@ impl Params {
     /// The entries under `prefix[...]`, as (inner key, value).
     pub fn under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
         self.0.iter().filter_map(move |(k, v)| {
-            let inner = k.strip_prefix(prefix)?.strip_prefix('[')?.strip_suffix(']')?;
+            let inner = k
+                .strip_prefix(prefix)?
+                .strip_prefix('[')?
+                .strip_suffix(']')?;
             (!inner.contains('[')).then_some((inner, v.as_str()))
         })
     }
@@ -103,8 +106,7 @@ impl Params {
             };
             let known = allowed.iter().any(|pattern| {
                 segments(pattern).is_some_and(|p| {
-                    p.len() == given.len()
-                        && p.iter().zip(&given).all(|(p, g)| *p == "*" || p == g)
+                    p.len() == given.len() && p.iter().zip(&given).all(|(p, g)| *p == "*" || p == g)
                 })
             });
             if !known {
@@ -149,7 +151,11 @@ mod tests {
         .unwrap();
         assert!(
             params
-                .only(&["line_items[*][price_data][unit_amount]", "metadata[*]", "expand[*]"])
+                .only(&[
+                    "line_items[*][price_data][unit_amount]",
+                    "metadata[*]",
+                    "expand[*]"
+                ])
                 .is_ok()
         );
         let error = params.only(&["metadata[*]", "expand[*]"]).unwrap_err();
@@ -159,7 +165,10 @@ mod tests {
         );
         assert_eq!(params.indices("line_items"), vec!["0"]);
         assert_eq!(params.list("expand"), vec!["x"]);
-        assert_eq!(params.under("metadata").collect::<Vec<_>>(), vec![("k", "v")]);
+        assert_eq!(
+            params.under("metadata").collect::<Vec<_>>(),
+            vec![("k", "v")]
+        );
     }
 
     #[test]
