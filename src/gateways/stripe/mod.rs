@@ -392,7 +392,7 @@ impl Gateway for StripeGateway {
             .map_err(|e| NotificationError::Unverifiable(e.into()))
     }
 
-    #[tracing::instrument(skip_all, fields(gateway_ref))]
+    #[tracing::instrument(skip_all, fields(gateway_ref = %gateway_ref))]
     async fn fetch_payment(&self, gateway_ref: &str) -> Result<GatewayReport, GatewayError> {
         self.report(gateway_ref, None).await
     }
@@ -424,7 +424,7 @@ impl Gateway for StripeGateway {
         })
     }
 
-    #[tracing::instrument(skip_all, fields(gateway_ref))]
+    #[tracing::instrument(skip_all, fields(gateway_ref = %gateway_ref))]
     async fn cancel(&self, gateway_ref: &str) -> Result<(), GatewayError> {
         let response = self
             .post(

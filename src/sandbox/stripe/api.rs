@@ -9,39 +9,9 @@ use base64::Engine;
 use serde_json::{Value, json};
 
 use super::params::{ParamError, Params};
+use super::rules::{check_session, metadata};
 use super::{Emulator, Failure, State, expire, new_id, now, public};
 use crate::gateways::stripe::EMULATOR_SECRET_KEY;
-
-const SESSION_PARAMS: &[&str] = &[
-    "mode",
-    "success_url",
-    "cancel_url",
-    "client_reference_id",
-    "customer_email",
-    "currency",
-    "locale",
-    "expires_at",
-    "submit_type",
-    "line_items[*][quantity]",
-    "line_items[*][price_data][currency]",
-    "line_items[*][price_data][unit_amount]",
-    "line_items[*][price_data][product_data][name]",
-    "line_items[*][price_data][product_data][description]",
-    "metadata[*]",
-    "payment_intent_data[metadata][*]",
-    "payment_intent_data[description]",
-    "payment_method_types[*]",
-    "expand[*]",
-];
-
-const REFUND_PARAMS: &[&str] = &[
-    "payment_intent",
-    "charge",
-    "amount",
-    "reason",
-    "metadata[*]",
-    "expand[*]",
-];
 
 pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route(
@@ -72,7 +42,10 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         "/sandbox/stripe/v1/balance_transactions/{id}",
         web::get().to(retrieve::<4>),
     )
-    .route("/sandbox/stripe/v1/refunds", web::post().to(create_refund))
+    .route(
+        "/sandbox/stripe/v1/refunds",
+        web::post().to(super::refunds::create_refund),
+    )
     .route("/sandbox/stripe/v1/refunds", web::get().to(list_refunds));
 }
 
@@ -84,7 +57,7 @@ fn error(status: StatusCode, kind: &str, message: &str, param: Option<&str>) -> 
     HttpResponse::build(status).json(json!({ "error": detail }))
 }
 
-fn invalid(e: ParamError) -> HttpResponse {
+pub(super) fn invalid(e: ParamError) -> HttpResponse {
     error(
         StatusCode::BAD_REQUEST,
         "invalid_request_error",
@@ -93,7 +66,7 @@ fn invalid(e: ParamError) -> HttpResponse {
     )
 }
 
-fn failure((status, message): Failure) -> HttpResponse {
+pub(super) fn failure((status, message): Failure) -> HttpResponse {
     error(status, "invalid_request_error", &message, None)
 }
 
@@ -172,7 +145,7 @@ fn check_version(request: &HttpRequest) -> Result<(), Failure> {
     }
 }
 
-fn gate(request: &HttpRequest) -> Result<(), Failure> {
+pub(super) fn gate(request: &HttpRequest) -> Result<(), Failure> {
     authenticate(request)?;
     check_version(request)
 }
@@ -185,7 +158,7 @@ fn query(request: &HttpRequest, allowed: &[&str]) -> Result<Params, ParamError> 
 
 /// Runs `execute` once per idempotency key: a retry gets the first answer again, a key reused
 /// for another request is refused. Refused parameters are not remembered, as at Stripe.
-fn idempotent(
+pub(super) fn idempotent(
     emulator: &Emulator,
     request: &HttpRequest,
     body: &[u8],
@@ -241,175 +214,6 @@ fn idempotent(
         Ok(Err(response)) => response,
         Err(f) => failure(f),
     }
-}
-
-/// Checks a session's parameters as Stripe does; returns (amount_total, currency).
-fn check_session(params: &Params) -> Result<(i64, String), ParamError> {
-    params.only(SESSION_PARAMS)?;
-    let mode = params.required("mode")?;
-    if !["payment", "setup", "subscription"].contains(&mode) {
-        return Err(ParamError::new(
-            "Invalid mode: must be one of payment, setup, or subscription",
-            "mode",
-        ));
-    }
-    if mode != "payment" {
-        return Err(ParamError::new(
-            "This emulator only knows `mode=payment` Checkout Sessions.",
-            "mode",
-        ));
-    }
-    for key in ["success_url", "cancel_url"] {
-        if key == "success_url" {
-            params.required(key)?;
-        }
-        if let Some(url) = params.get(key)
-            && !reqwest::Url::parse(url).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
-        {
-            return Err(ParamError::new("Not a valid URL", key));
-        }
-    }
-    if params
-        .get("client_reference_id")
-        .is_some_and(|r| r.chars().count() > 200)
-    {
-        return Err(ParamError::new(
-            "client_reference_id must be at most 200 characters",
-            "client_reference_id",
-        ));
-    }
-    if let Some(email) = params.get("customer_email")
-        && !(email.contains('@') && email.len() <= 512)
-    {
-        return Err(ParamError::new(
-            format!("Invalid email address: {email}"),
-            "customer_email",
-        ));
-    }
-    params.integer("expires_at")?;
-    check_metadata(params, "metadata")?;
-    check_metadata(params, "payment_intent_data[metadata]")?;
-    let items = params.indices("line_items");
-    if items.is_empty() {
-        return Err(ParamError::new(
-            "You must specify either `line_items` or `mode=setup`.",
-            "line_items",
-        ));
-    }
-    if items.len() > 100 {
-        return Err(ParamError::new(
-            "A Checkout Session can have at most 100 line items.",
-            "line_items",
-        ));
-    }
-    let mut total = 0i64;
-    let mut session_currency: Option<String> = None;
-    for (position, index) in items.iter().enumerate() {
-        if index.parse::<usize>() != Ok(position) {
-            return Err(ParamError::new(
-                "Invalid array: indices must start at 0 and follow each other",
-                "line_items",
-            ));
-        }
-        let key = |rest: &str| format!("line_items[{index}]{rest}");
-        let quantity = params.integer(&key("[quantity]"))?.ok_or_else(|| {
-            ParamError::new(
-                format!("Missing required param: {}.", key("[quantity]")),
-                &key("[quantity]"),
-            )
-        })?;
-        if quantity < 1 {
-            return Err(ParamError::new(
-                "Quantity must be at least 1",
-                &key("[quantity]"),
-            ));
-        }
-        let currency = params
-            .required(&key("[price_data][currency]"))?
-            .to_ascii_lowercase();
-        if currency.len() != 3 || !currency.bytes().all(|b| b.is_ascii_lowercase()) {
-            return Err(ParamError::new(
-                format!("Invalid currency: {currency}"),
-                &key("[price_data][currency]"),
-            ));
-        }
-        let unit_amount = params
-            .integer(&key("[price_data][unit_amount]"))?
-            .ok_or_else(|| {
-                ParamError::new(
-                    format!(
-                        "Missing required param: {}.",
-                        key("[price_data][unit_amount]")
-                    ),
-                    &key("[price_data][unit_amount]"),
-                )
-            })?;
-        if !(0..=99_999_999).contains(&unit_amount) {
-            return Err(ParamError::new(
-                "Invalid integer: unit_amount must be between 0 and 99999999",
-                &key("[price_data][unit_amount]"),
-            ));
-        }
-        params.required(&key("[price_data][product_data][name]"))?;
-        match &session_currency {
-            Some(known) if *known != currency => {
-                return Err(ParamError::new(
-                    "All line items must use the same currency.",
-                    &key("[price_data][currency]"),
-                ));
-            }
-            _ => session_currency = Some(currency),
-        }
-        total += unit_amount * quantity;
-    }
-    let currency = session_currency.unwrap_or_default();
-    if total < 50 {
-        return Err(ParamError::new(
-            format!(
-                "The Checkout Session's total amount due must add up to at least €0.50 {currency}"
-            ),
-            "line_items",
-        ));
-    }
-    if total > 99_999_999 {
-        return Err(ParamError::new(
-            "The Checkout Session's total amount due must be at most 99999999.",
-            "line_items",
-        ));
-    }
-    Ok((total, currency))
-}
-
-/// At most 50 keys of at most 40 characters, values of at most 500 characters.
-fn check_metadata(params: &Params, name: &str) -> Result<(), ParamError> {
-    let entries: Vec<(&str, &str)> = params.under(name).collect();
-    if entries.len() > 50 {
-        return Err(ParamError::new("Metadata can have at most 50 keys.", name));
-    }
-    for (key, value) in entries {
-        if key.is_empty() || key.chars().count() > 40 {
-            return Err(ParamError::new(
-                "Metadata keys must have 1 to 40 characters.",
-                &format!("{name}[{key}]"),
-            ));
-        }
-        if value.chars().count() > 500 {
-            return Err(ParamError::new(
-                "Metadata values can have up to 500 characters.",
-                &format!("{name}[{key}]"),
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn metadata(params: &Params, name: &str) -> Value {
-    Value::Object(
-        params
-            .under(name)
-            .map(|(k, v)| (k.to_string(), json!(v)))
-            .collect(),
-    )
 }
 
 async fn create_session(
@@ -628,122 +432,4 @@ async fn expire_session(
         return invalid(e);
     }
     idempotent(&emulator, &request, &body, |state| expire(state, &id))
-}
-
-async fn create_refund(
-    emulator: web::Data<Emulator>,
-    request: HttpRequest,
-    body: web::Bytes,
-) -> HttpResponse {
-    if let Err(refused) = gate(&request) {
-        return failure(refused);
-    }
-    let params = match Params::parse(&body) {
-        Ok(params) => params,
-        Err(e) => return invalid(e),
-    };
-    let checked = params
-        .only(REFUND_PARAMS)
-        .and_then(|()| check_metadata(&params, "metadata"))
-        .and_then(|()| params.integer("amount"));
-    let amount = match checked {
-        Ok(amount) => amount,
-        Err(e) => return invalid(e),
-    };
-    if let Some(reason) = params.get("reason")
-        && !["duplicate", "fraudulent", "requested_by_customer"].contains(&reason)
-    {
-        return invalid(ParamError::new(
-            format!("Invalid reason: {reason}"),
-            "reason",
-        ));
-    }
-    let refunded = {
-        let params = &params;
-        idempotent(&emulator, &request, &body, move |state| {
-            refund(state, params, amount)
-        })
-    };
-    if refunded.status().is_success()
-        && let Some(charge) = params
-            .get("payment_intent")
-            .and_then(|pi| emulator.object(pi))
-            .and_then(|pi| {
-                pi["latest_charge"]
-                    .as_str()
-                    .and_then(|c| emulator.object(c))
-            })
-            .or_else(|| params.get("charge").and_then(|c| emulator.object(c)))
-    {
-        emulator.notify("charge.refunded", public(charge));
-    }
-    refunded
-}
-
-fn refund(state: &mut State, params: &Params, amount: Option<i64>) -> Result<Value, Failure> {
-    let charge_id = match (params.get("payment_intent"), params.get("charge")) {
-        (Some(intent), None) => {
-            let intent = state
-                .objects
-                .get(intent)
-                .filter(|o| o["object"] == "payment_intent")
-                .ok_or((
-                    StatusCode::NOT_FOUND,
-                    format!("No such payment_intent: '{intent}'"),
-                ))?;
-            if intent["status"] != "succeeded" {
-                return Err((
-                    StatusCode::BAD_REQUEST,
-                    "This PaymentIntent does not have a successful charge to refund.".into(),
-                ));
-            }
-            intent["latest_charge"].as_str().unwrap_or("").to_string()
-        }
-        (None, Some(charge)) => charge.to_string(),
-        _ => {
-            return Err((
-                StatusCode::BAD_REQUEST,
-                "You must pass exactly one of `charge` or `payment_intent`.".into(),
-            ));
-        }
-    };
-    let charge = state
-        .objects
-        .get_mut(&charge_id)
-        .filter(|o| o["object"] == "charge" && o["status"] == "succeeded")
-        .ok_or((
-            StatusCode::NOT_FOUND,
-            format!("No such charge: '{charge_id}'"),
-        ))?;
-    let captured = charge["amount_captured"].as_i64().unwrap_or(0);
-    let already = charge["amount_refunded"].as_i64().unwrap_or(0);
-    let amount = amount.unwrap_or(captured - already);
-    if amount < 1 {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            "Refund amount must be a positive integer.".into(),
-        ));
-    }
-    if already + amount > captured {
-        return Err((
-            StatusCode::BAD_REQUEST,
-            format!(
-                "Refund amount ({amount}) is greater than unrefunded amount on charge ({})",
-                captured - already
-            ),
-        ));
-    }
-    charge["amount_refunded"] = json!(already + amount);
-    charge["refunded"] = json!(already + amount == captured);
-    let currency = charge["currency"].clone();
-    let intent = charge["payment_intent"].clone();
-    let id = new_id("re_");
-    let refund = json!({
-        "id": id, "object": "refund", "amount": amount, "charge": charge_id,
-        "currency": currency, "payment_intent": intent, "status": "succeeded",
-        "reason": params.get("reason"), "metadata": metadata(params, "metadata"),
-        "balance_transaction": null, "created": now(),
-    });
-    state.objects.insert(id, refund.clone());
-    Ok(refund)
 }

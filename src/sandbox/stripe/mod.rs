@@ -6,6 +6,8 @@
 
 mod api;
 mod params;
+mod refunds;
+mod rules;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
