@@ -7,6 +7,10 @@ use std::sync::{Arc, Mutex};
 use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
 use serde_json::{Value, json};
 
+use obole::domain::Money;
+use obole::gateways::stripe::StripeGateway;
+use obole::gateways::{Gateway, RefundRequest};
+
 use super::configure;
 use crate::helpers::{MEMBER, spawn_app_with};
 
@@ -15,10 +19,20 @@ const SPEC: &str = concat!(
     "/../shared/specs/stripe/spec3.yaml"
 );
 
-/// What a stand-in for Stripe's API received: (method, path, body).
-type Seen = Arc<Mutex<Vec<(String, String, String)>>>;
+/// A request as a stand-in for Stripe's API received it.
+#[derive(Clone, Debug)]
+struct Received {
+    method: String,
+    path: String,
+    body: String,
+    idempotency_key: Option<String>,
+    stripe_version: Option<String>,
+}
 
-/// A stand-in for api.stripe.com that records requests and answers with an open session.
+type Seen = Arc<Mutex<Vec<Received>>>;
+
+/// A stand-in for api.stripe.com that records requests and answers with an open session (or
+/// a refund).
 async fn recorder() -> (String, Seen) {
     let seen: Seen = Arc::default();
     let kept = seen.clone();
@@ -27,11 +41,26 @@ async fn recorder() -> (String, Seen) {
         App::new().default_service(web::to(move |request: HttpRequest, body: web::Bytes| {
             let kept = kept.clone();
             async move {
-                kept.lock().unwrap().push((
-                    request.method().to_string(),
-                    request.path().to_string(),
-                    String::from_utf8_lossy(&body).into_owned(),
-                ));
+                let header = |name: &str| {
+                    request
+                        .headers()
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .map(str::to_string)
+                };
+                kept.lock().unwrap().push(Received {
+                    method: request.method().to_string(),
+                    path: request.path().to_string(),
+                    body: String::from_utf8_lossy(&body).into_owned(),
+                    idempotency_key: header("idempotency-key"),
+                    stripe_version: header("stripe-version"),
+                });
+                if request.path().ends_with("/v1/refunds") {
+                    return HttpResponse::Ok().json(json!({
+                        "id": "re_recorded", "object": "refund", "amount": 1500,
+                        "status": "succeeded", "payment_intent": "pi_recorded",
+                    }));
+                }
                 HttpResponse::Ok().json(json!({
                     "id": "cs_test_recorded", "object": "checkout.session", "status": "open",
                     "payment_status": "unpaid", "amount_total": 3000, "currency": "eur",
@@ -191,8 +220,12 @@ async fn the_session_obole_creates_follows_stripes_openapi_spec() {
     let browser = app.logged_in(MEMBER).await;
     let page = browser.pay("30", "stripe").await;
     assert_eq!(page.status, 303, "{}", page.body);
-    let (method, path, body) = seen.lock().unwrap()[0].clone();
-    let path = path.trim_start_matches("/sandbox/stripe").to_string();
+    let created = seen.lock().unwrap()[0].clone();
+    let (method, body) = (created.method.clone(), created.body.clone());
+    let path = created
+        .path
+        .trim_start_matches("/sandbox/stripe")
+        .to_string();
     assert_eq!(
         (method.as_str(), path.as_str()),
         ("POST", "/v1/checkout/sessions")
@@ -241,4 +274,50 @@ async fn the_session_obole_creates_follows_stripes_openapi_spec() {
             .any(|p| p == "[success_url]: required but missing")
     );
     assert!(!problems_with(&spec, "POST", "/v1/checkout/session", &body).is_empty());
+
+    let id: &str = &id;
+    assert_eq!(created.idempotency_key.as_deref(), Some(id));
+    assert_eq!(
+        created.stripe_version.as_deref(),
+        Some(obole::gateways::stripe::API_VERSION)
+    );
+
+    // Refunds and expiry follow the spec too.
+    let gateway = StripeGateway::new(&app.settings, &app.address, reqwest::Client::new());
+    gateway
+        .refund(&RefundRequest {
+            payment_id: id.to_string(),
+            gateway_ref: "cs_test_recorded".into(),
+            capture_ids: vec!["pi_recorded".into()],
+            amount: Money::from_cents(1500),
+            currency: "EUR".into(),
+            idempotency_key: "refund-key-1".into(),
+        })
+        .await
+        .expect("the refund");
+    gateway
+        .cancel("cs_test_recorded")
+        .await
+        .expect("the expiry");
+    let seen = seen.lock().unwrap().clone();
+    let refund = &seen[1];
+    assert_eq!(refund.path, "/sandbox/stripe/v1/refunds");
+    assert_eq!(refund.idempotency_key.as_deref(), Some("refund-key-1"));
+    let problems = problems_with(&spec, &refund.method, "/v1/refunds", &refund.body);
+    assert!(problems.is_empty(), "{problems:#?}\n{}", refund.body);
+    assert_eq!(form_tree(&refund.body)["amount"], "1500");
+    assert_eq!(form_tree(&refund.body)["payment_intent"], "pi_recorded");
+    let expiry = &seen[2];
+    assert_eq!(
+        expiry.path,
+        "/sandbox/stripe/v1/checkout/sessions/cs_test_recorded/expire"
+    );
+    assert!(expiry.idempotency_key.is_some());
+    let problems = problems_with(
+        &spec,
+        &expiry.method,
+        "/v1/checkout/sessions/{session}/expire",
+        &expiry.body,
+    );
+    assert!(problems.is_empty(), "{problems:#?}");
 }
