@@ -103,6 +103,7 @@ impl StripeGateway {
     }
 
     async fn session(&self, session_id: &str) -> Result<StripeSession, GatewayError> {
+        let session_id = path_id(session_id)?;
         let response = self
             .get(&format!("/v1/checkout/sessions/{session_id}"))
             .query(&[("expand[]", SESSION_EXPAND)])
@@ -223,6 +224,18 @@ impl StripeGateway {
                 "cette session Stripe n'a pas de paiement à rembourser".into(),
             )),
         }
+    }
+}
+
+/// An id as Stripe makes them (`cs_test_…`), safe to put in a URL path: ids come back from
+/// events and from the database, and must not be able to point a request elsewhere.
+fn path_id(id: &str) -> Result<&str, GatewayError> {
+    if !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        Ok(id)
+    } else {
+        Err(GatewayError::Rejected(format!(
+            "identifiant Stripe invalide : {id:?}"
+        )))
     }
 }
 
@@ -372,7 +385,9 @@ impl Gateway for StripeGateway {
             "checkout.session.completed"
             | "checkout.session.async_payment_succeeded"
             | "checkout.session.async_payment_failed"
-            | "checkout.session.expired" => event.data.object.id,
+            | "checkout.session.expired" => event.data.object.id.ok_or_else(|| {
+                NotificationError::Malformed("a session event without a session id".into())
+            })?,
             "charge.refunded" => {
                 let Some(intent) = event.data.object.payment_intent else {
                     return Ok(None);
@@ -385,6 +400,7 @@ impl Gateway for StripeGateway {
             }
             _ => return Ok(None),
         };
+        path_id(&session_id).map_err(|e| NotificationError::Malformed(e.to_string()))?;
         // Events arrive out of order: what Stripe says now decides, not the event's copy.
         self.report(&session_id, Some(event.id))
             .await
@@ -426,6 +442,7 @@ impl Gateway for StripeGateway {
 
     #[tracing::instrument(skip_all, fields(gateway_ref = %gateway_ref))]
     async fn cancel(&self, gateway_ref: &str) -> Result<(), GatewayError> {
+        let gateway_ref = path_id(gateway_ref)?;
         let response = self
             .post(
                 &format!("/v1/checkout/sessions/{gateway_ref}/expire"),
@@ -482,6 +499,9 @@ mod tests {
             get("success_url"),
             Some("https://obole.example/payments/pay_1?session_id={CHECKOUT_SESSION_ID}")
         );
+        assert!(path_id("cs_test_a1B2").is_ok());
+        assert!(path_id("../v1/refunds").is_err());
+        assert!(path_id("cs_1?expand[]=x").is_err());
         let encoded = serde_urlencoded::to_string(&form).unwrap();
         assert!(encoded.contains("line_items%5B0%5D%5Bprice_data%5D%5Bunit_amount%5D=3050"));
     }

@@ -113,7 +113,8 @@ pub(super) struct StripeEventData {
 /// The fields of an event's object that point at the session it is about.
 #[derive(Deserialize, Debug)]
 pub(super) struct StripeEventObject {
-    pub id: String,
+    #[serde(default)]
+    pub id: Option<String>,
     #[serde(default)]
     pub payment_intent: Option<String>,
 }
