@@ -431,5 +431,13 @@ async fn expire_session(
     if let Err(e) = params.only(&["expand[*]"]) {
         return invalid(e);
     }
-    idempotent(&emulator, &request, &body, |state| expire(state, &id))
+    let expired = idempotent(&emulator, &request, &body, |state| expire(state, &id));
+    if expired.status().is_success()
+        && let Some(session) = emulator.object(&id)
+        && expired.headers().get("idempotent-replayed").is_none()
+    {
+        // The merchant learns it from the answer; the event follows, as at Stripe.
+        emulator.notify_after("checkout.session.expired", public(session), 1_000);
+    }
+    expired
 }

@@ -69,6 +69,12 @@ impl Emulator {
 
     /// Sends a signed event about `object` to the webhook endpoint, retried in the background.
     fn notify(&self, kind: &str, object: Value) {
+        self.notify_after(kind, object, 0);
+    }
+
+    /// Like `notify`, the first attempt no sooner than `head_start_ms` from now: Stripe's events
+    /// trail the API answer that caused them.
+    fn notify_after(&self, kind: &str, object: Value, head_start_ms: u64) {
         let now = now();
         let event = json!({
             "id": new_id("evt_"),
@@ -85,6 +91,10 @@ impl Emulator {
             return;
         };
         let signature = signature_header(EMULATOR_WEBHOOK_SECRET, now, &body);
+        let mut retry_ms = self.retry_ms.clone();
+        if let Some(first) = retry_ms.first_mut() {
+            *first = (*first).max(head_start_ms);
+        }
         tokio::spawn(common::deliver(
             self.http.clone(),
             self.webhook_url.clone(),
@@ -100,7 +110,7 @@ impl Emulator {
                 ),
             ],
             body,
-            self.retry_ms.clone(),
+            retry_ms,
         ));
     }
 }

@@ -44,7 +44,9 @@ pub(super) async fn create_refund(
             refund(state, params, amount)
         })
     };
+    // A replayed answer announces nothing new.
     if refunded.status().is_success()
+        && refunded.headers().get("idempotent-replayed").is_none()
         && let Some(charge) = params
             .get("payment_intent")
             .and_then(|pi| emulator.object(pi))
