@@ -12,7 +12,7 @@ use obole::gateways::stripe::{
 use serde_json::{Value, json};
 
 use crate::contract::{Notification, act, send};
-use crate::helpers::{Browser, MEMBER, TestApp, spawn_app_with};
+use crate::helpers::{Browser, MANAGER, MEMBER, TestApp, spawn_app_with};
 
 /// Offers Stripe to members, backed by obole's emulator.
 pub fn configure(settings: &mut Settings) {
@@ -407,4 +407,40 @@ async fn the_emulator_refuses_what_stripe_refuses() {
         status, 400,
         "an expired session cannot expire again: {body}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_cancelled_by_a_manager_stays_cancelled_when_stripes_event_follows() {
+    let app = spawn().await;
+    let browser = app.logged_in(MEMBER).await;
+    let (id, _) = start(&app, &browser, "10").await;
+    let manager = app.logged_in(MANAGER).await;
+    let token = manager.get(&format!("/admin/payments/{id}")).await.csrf();
+    let page = manager
+        .post_form(
+            &format!("/admin/payments/{id}/cancel"),
+            &[("csrf_token", &token)],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let gateway_ref = app.gateway_ref(&id).await;
+    assert_eq!(session(&app, &gateway_ref).await["status"], "expired");
+    // Stripe's checkout.session.expired event arrives about a second later.
+    for _ in 0..40 {
+        if app
+            .count("SELECT COUNT(*) FROM gateway_notifications")
+            .await
+            > 0
+        {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM gateway_notifications")
+            .await,
+        1
+    );
+    assert_eq!(app.payment_status(&id).await, "cancelled");
+    assert_eq!(app.postings_for(&id).await, (0, 0));
 }
