@@ -327,7 +327,12 @@ async fn hosted_action(
     });
     let (session, event) = match outcome {
         Ok(done) => done,
-        Err((code, message)) => return common::plain(code, &message),
+        Err((StatusCode::NOT_FOUND, _)) => {
+            return common::plain(StatusCode::NOT_FOUND, "Session Stripe inconnue.");
+        }
+        Err((code, _)) => {
+            return common::plain(code, "Cette session de paiement n'est plus ouverte.");
+        }
     };
     if let Some((kind, object)) = event {
         emulator.notify(kind, public(object));
