@@ -14,4 +14,5 @@ mod mollie;
 mod notifications;
 mod pay;
 mod payplug;
+mod stripe;
 mod writer;

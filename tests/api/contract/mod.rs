@@ -9,6 +9,7 @@ mod payplug;
 mod mollie;
 mod helloasso;
 mod sandbox;
+mod stripe;
 
 use std::time::Duration;
 
@@ -570,3 +571,4 @@ contract_tests!(sandbox_contract, super::sandbox::SandboxDriver);
 contract_tests!(payplug_contract, super::payplug::PayPlugDriver);
 contract_tests!(mollie_contract, super::mollie::MollieDriver);
 contract_tests!(helloasso_contract, super::helloasso::HelloAssoDriver);
+contract_tests!(stripe_contract, super::stripe::StripeDriver);

@@ -1,0 +1,431 @@
+//! Stripe's wire format: the form parameters obole sends, the JSON objects it reads back,
+//! the `Stripe-Signature` header, and the one mapping of Stripe's statuses into obole's.
+
+use std::collections::HashMap;
+
+use hmac::{Hmac, Mac};
+use serde::Deserialize;
+use sha2::Sha256;
+
+use crate::domain::PaymentStatus;
+use crate::gateways::RefundStatus;
+
+/// The API version obole is written against (the one of the stored OpenAPI spec): pinned on
+/// every request so that answers and events keep the shapes read here.
+pub const API_VERSION: &str = "2023-08-16";
+pub const SIGNATURE_HEADER: &str = "Stripe-Signature";
+/// Stripe's own libraries refuse events signed more than five minutes away from now.
+pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
+/// The metadata key carrying obole's attempt id, on the session and on its PaymentIntent.
+pub const METADATA_PAYMENT_ID: &str = "obole_payment_id";
+
+/// A field Stripe returns either as an id or, when asked with `expand[]`, as the object.
+#[derive(Deserialize, Debug)]
+#[serde(untagged)]
+pub(super) enum StripeExpandable<T> {
+    Object(Box<T>),
+    Id(String),
+}
+
+impl<T> StripeExpandable<T> {
+    pub(super) fn object(&self) -> Option<&T> {
+        match self {
+            StripeExpandable::Object(object) => Some(object),
+            StripeExpandable::Id(_) => None,
+        }
+    }
+}
+
+#[derive(Deserialize, Debug)]
+pub(super) struct StripeSession {
+    pub id: String,
+    /// Nullable in the spec.
+    #[serde(default)]
+    pub status: Option<StripeSessionStatus>,
+    pub payment_status: StripeSessionPaymentStatus,
+    #[serde(default)]
+    pub amount_total: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub client_reference_id: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<HashMap<String, String>>,
+    pub livemode: bool,
+    #[serde(default)]
+    pub url: Option<String>,
+    #[serde(default)]
+    pub payment_intent: Option<StripeExpandable<StripePaymentIntent>>,
+}
+
+#[derive(Deserialize, Debug)]
+pub(super) struct StripePaymentIntent {
+    pub id: String,
+    pub status: StripePaymentIntentStatus,
+    #[serde(default)]
+    pub amount_received: i64,
+    #[serde(default)]
+    pub latest_charge: Option<StripeExpandable<StripeCharge>>,
+}
+
+#[derive(Deserialize, Debug)]
+pub(super) struct StripeCharge {
+    #[serde(default)]
+    pub amount_refunded: i64,
+    #[serde(default)]
+    pub balance_transaction: Option<StripeExpandable<StripeBalanceTransaction>>,
+}
+
+#[derive(Deserialize, Debug)]
+pub(super) struct StripeBalanceTransaction {
+    pub fee: i64,
+}
+
+#[derive(Deserialize, Debug)]
+pub(super) struct StripeRefund {
+    pub id: String,
+    pub amount: i64,
+    /// Nullable in the spec.
+    #[serde(default)]
+    pub status: Option<StripeRefundStatus>,
+}
+
+#[derive(Deserialize, Debug)]
+pub(super) struct StripeList<T> {
+    pub data: Vec<T>,
+    #[serde(default)]
+    pub has_more: bool,
+}
+
+#[derive(Deserialize, Debug)]
+pub(super) struct StripeEvent {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub data: StripeEventData,
+}
+
+#[derive(Deserialize, Debug)]
+pub(super) struct StripeEventData {
+    pub object: StripeEventObject,
+}
+
+/// The fields of an event's object that point at the session it is about.
+#[derive(Deserialize, Debug)]
+pub(super) struct StripeEventObject {
+    #[serde(default)]
+    pub id: Option<String>,
+    #[serde(default)]
+    pub payment_intent: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+pub(super) struct StripeErrorBody {
+    pub error: StripeErrorDetail,
+}
+
+#[derive(Deserialize, Debug)]
+pub(super) struct StripeErrorDetail {
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum StripeSessionStatus {
+    Open,
+    Complete,
+    Expired,
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum StripeSessionPaymentStatus {
+    Paid,
+    Unpaid,
+    NoPaymentRequired,
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum StripePaymentIntentStatus {
+    RequiresPaymentMethod,
+    RequiresConfirmation,
+    RequiresAction,
+    Processing,
+    RequiresCapture,
+    Canceled,
+    Succeeded,
+    #[serde(other)]
+    Unknown,
+}
+
+#[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub(super) enum StripeRefundStatus {
+    Pending,
+    RequiresAction,
+    Succeeded,
+    Failed,
+    Canceled,
+    #[serde(other)]
+    Unknown,
+}
+
+/// The one place where Stripe's statuses become obole's; anything unknown is still pending.
+///
+/// A session is the request; its PaymentIntent (created once the payer confirms) tells a
+/// delayed method that failed (`complete` + `unpaid` + back to `requires_payment_method`)
+/// from one still processing.
+pub(super) fn payment_status(
+    session: StripeSessionStatus,
+    paid: StripeSessionPaymentStatus,
+    intent: Option<StripePaymentIntentStatus>,
+) -> PaymentStatus {
+    use StripePaymentIntentStatus as Intent;
+    use StripeSessionPaymentStatus as Paid;
+    use StripeSessionStatus as Session;
+    match (session, paid) {
+        (Session::Expired, _) => PaymentStatus::Expired,
+        (Session::Complete, Paid::Paid) => PaymentStatus::Paid,
+        (Session::Complete, Paid::Unpaid) => match intent {
+            Some(Intent::RequiresPaymentMethod | Intent::Canceled) => PaymentStatus::Failed,
+            Some(
+                Intent::RequiresConfirmation
+                | Intent::RequiresAction
+                | Intent::Processing
+                | Intent::RequiresCapture
+                | Intent::Succeeded
+                | Intent::Unknown,
+            )
+            | None => PaymentStatus::Pending,
+        },
+        // No money moves on a free session; obole never asks for one.
+        (Session::Complete, Paid::NoPaymentRequired | Paid::Unknown) => PaymentStatus::Pending,
+        // A declined card leaves the session open: the payer may try another card.
+        (Session::Open | Session::Unknown, _) => PaymentStatus::Pending,
+    }
+}
+
+impl From<StripeRefundStatus> for RefundStatus {
+    fn from(status: StripeRefundStatus) -> RefundStatus {
+        match status {
+            StripeRefundStatus::Succeeded => RefundStatus::Succeeded,
+            StripeRefundStatus::Failed | StripeRefundStatus::Canceled => RefundStatus::Failed,
+            StripeRefundStatus::Pending
+            | StripeRefundStatus::RequiresAction
+            | StripeRefundStatus::Unknown => RefundStatus::Pending,
+        }
+    }
+}
+
+/// Why a `Stripe-Signature` header does not prove the body came from Stripe.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum SignatureProblem {
+    Unreadable,
+    TooOld,
+    InTheFuture,
+    NoMatch,
+}
+
+impl std::fmt::Display for SignatureProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            SignatureProblem::Unreadable => "unreadable Stripe-Signature header",
+            SignatureProblem::TooOld => "signature timestamp outside the tolerance (too old)",
+            SignatureProblem::InTheFuture => "signature timestamp outside the tolerance (future)",
+            SignatureProblem::NoMatch => "no v1 signature matches",
+        })
+    }
+}
+
+/// Checks `t=<unix>,v1=<hex>[,v1=<hex>...]` against HMAC-SHA256(secret, "t.body"), in
+/// constant time; any one v1 may match (secrets being rolled), other schemes are ignored.
+pub(super) fn verify_signature(
+    secret: &[u8],
+    header: &str,
+    body: &[u8],
+    now: i64,
+) -> Result<(), SignatureProblem> {
+    let mut timestamp = None;
+    let mut candidates = Vec::new();
+    for element in header.split(',') {
+        let Some((key, value)) = element.trim().split_once('=') else {
+            continue;
+        };
+        match key {
+            "t" => timestamp = value.parse::<i64>().ok(),
+            "v1" => candidates.extend(hex::decode(value).ok()),
+            _ => {}
+        }
+    }
+    let timestamp = timestamp.ok_or(SignatureProblem::Unreadable)?;
+    if candidates.is_empty() {
+        return Err(SignatureProblem::Unreadable);
+    }
+    if now - timestamp > SIGNATURE_TOLERANCE_SECS {
+        return Err(SignatureProblem::TooOld);
+    }
+    if timestamp - now > SIGNATURE_TOLERANCE_SECS {
+        return Err(SignatureProblem::InTheFuture);
+    }
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret).map_err(|_| SignatureProblem::NoMatch)?;
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    // Every candidate is checked, so timing does not tell which one matched.
+    let matched = candidates.iter().fold(false, |acc, candidate| {
+        mac.clone().verify_slice(candidate).is_ok() | acc
+    });
+    if matched {
+        Ok(())
+    } else {
+        Err(SignatureProblem::NoMatch)
+    }
+}
+
+/// The header Stripe would put on `body` at `timestamp` with this secret.
+pub fn signature_header(secret: &str, timestamp: i64, body: &[u8]) -> String {
+    let mut signed = timestamp.to_string().into_bytes();
+    signed.push(b'.');
+    signed.extend_from_slice(body);
+    format!(
+        "t={timestamp},v1={}",
+        crate::sandbox::common::hmac_sha256_hex(secret.as_bytes(), &signed)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse<T: serde::de::DeserializeOwned>(wire: &str) -> T {
+        serde_json::from_str(&format!("\"{wire}\"")).unwrap()
+    }
+
+    #[test]
+    fn session_statuses_map_exhaustively_and_unknown_is_pending() {
+        let cases = [
+            ("open", "unpaid", None, PaymentStatus::Pending),
+            (
+                "open",
+                "unpaid",
+                Some("requires_payment_method"),
+                PaymentStatus::Pending,
+            ),
+            ("complete", "paid", Some("succeeded"), PaymentStatus::Paid),
+            (
+                "complete",
+                "unpaid",
+                Some("processing"),
+                PaymentStatus::Pending,
+            ),
+            (
+                "complete",
+                "unpaid",
+                Some("requires_payment_method"),
+                PaymentStatus::Failed,
+            ),
+            (
+                "complete",
+                "unpaid",
+                Some("canceled"),
+                PaymentStatus::Failed,
+            ),
+            (
+                "complete",
+                "unpaid",
+                Some("something_new"),
+                PaymentStatus::Pending,
+            ),
+            (
+                "complete",
+                "no_payment_required",
+                None,
+                PaymentStatus::Pending,
+            ),
+            ("complete", "something_new", None, PaymentStatus::Pending),
+            ("expired", "unpaid", None, PaymentStatus::Expired),
+            ("something_new", "paid", None, PaymentStatus::Pending),
+        ];
+        for (session, paid, intent, expected) in cases {
+            let got = payment_status(parse(session), parse(paid), intent.map(parse));
+            assert_eq!(got, expected, "{session}/{paid}/{intent:?}");
+        }
+    }
+
+    #[test]
+    fn refund_statuses_map_and_unknown_is_pending() {
+        let cases = [
+            ("succeeded", RefundStatus::Succeeded),
+            ("pending", RefundStatus::Pending),
+            ("requires_action", RefundStatus::Pending),
+            ("failed", RefundStatus::Failed),
+            ("canceled", RefundStatus::Failed),
+            ("something_new", RefundStatus::Pending),
+        ];
+        for (wire, expected) in cases {
+            assert_eq!(
+                RefundStatus::from(parse::<StripeRefundStatus>(wire)),
+                expected
+            );
+        }
+    }
+
+    #[test]
+    fn a_signature_is_checked_over_the_timestamp_and_the_raw_body() {
+        let body = br#"{"id":"evt_1"}"#;
+        let header = signature_header("whsec_x", 1_000, body);
+        assert_eq!(verify_signature(b"whsec_x", &header, body, 1_000), Ok(()));
+        assert_eq!(
+            verify_signature(b"whsec_y", &header, body, 1_000),
+            Err(SignatureProblem::NoMatch)
+        );
+        assert_eq!(
+            verify_signature(b"whsec_x", &header, br#"{"id":"evt_2"}"#, 1_000),
+            Err(SignatureProblem::NoMatch)
+        );
+        let shifted = header.replace("t=1000", "t=1001");
+        assert_eq!(
+            verify_signature(b"whsec_x", &shifted, body, 1_000),
+            Err(SignatureProblem::NoMatch)
+        );
+    }
+
+    #[test]
+    fn the_tolerance_is_five_minutes_either_way() {
+        let body = b"{}";
+        let header = signature_header("whsec_x", 1_000, body);
+        assert_eq!(verify_signature(b"whsec_x", &header, body, 1_300), Ok(()));
+        assert_eq!(
+            verify_signature(b"whsec_x", &header, body, 1_301),
+            Err(SignatureProblem::TooOld)
+        );
+        assert_eq!(
+            verify_signature(b"whsec_x", &header, body, 699),
+            Err(SignatureProblem::InTheFuture)
+        );
+    }
+
+    #[test]
+    fn any_v1_may_match_and_other_schemes_are_ignored() {
+        let body = b"{}";
+        let good = signature_header("whsec_x", 1_000, body);
+        let good_v1 = good.split_once(",v1=").unwrap().1;
+        let header = format!("t=1000,v1={},v0={good_v1},v1={good_v1}", "ab".repeat(32));
+        assert_eq!(verify_signature(b"whsec_x", &header, body, 1_000), Ok(()));
+        let only_v0 = format!("t=1000,v0={good_v1}");
+        assert_eq!(
+            verify_signature(b"whsec_x", &only_v0, body, 1_000),
+            Err(SignatureProblem::Unreadable)
+        );
+        assert_eq!(
+            verify_signature(b"whsec_x", "garbage", body, 1_000),
+            Err(SignatureProblem::Unreadable)
+        );
+    }
+}
