@@ -136,7 +136,7 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-const DEMO_GATEWAYS: [&str; 1] = ["sandbox"];
+const DEMO_GATEWAYS: [&str; 5] = ["sandbox", "helloasso", "stripe", "mollie", "payplug"];
 
 /// The demo offers every gateway, each backed by its emulator served by this very process,
 /// and payment in several times where a gateway allows it — unless configured otherwise.

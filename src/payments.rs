@@ -803,6 +803,16 @@ pub async fn request_refund(
     .execute(pool)
     .await
     .context("could not record the gateway's refund")?;
+    // The gateway may already have notified this refund, before its id was known here.
+    sqlx::query(
+        "UPDATE refunds SET status = 'succeeded' WHERE id = $1 AND EXISTS \
+         (SELECT 1 FROM journal_entries WHERE posting_key = $2)",
+    )
+    .bind(&refund_id)
+    .bind(format!("refund:{}:{}", payment.id, outcome.refund_id))
+    .execute(pool)
+    .await
+    .context("could not reconcile an early refund report")?;
     if outcome.status == RefundStatus::Succeeded {
         let report = GatewayReport {
             gateway_ref: request.gateway_ref.clone(),

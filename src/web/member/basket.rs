@@ -332,21 +332,19 @@ pub async fn pay(
         Err(error) => {
             tracing::warn!(payment_id = %payment.id, error = ?error, "gateway refused to create the payment");
             payments::mark_failed(&state.pool, &payment.id, &error.to_string()).await?;
-            let message = match error {
-                GatewayError::Rejected(_) | GatewayError::Unsupported(_) => {
-                    "Le prestataire de paiement a refusé cette demande. Essayez un autre moyen de paiement ou un autre montant."
-                }
-                GatewayError::Unavailable(_) => {
-                    "Le prestataire de paiement ne répond pas. Rien n'a été débité ; réessayez dans un instant."
-                }
+            // A refusal is about this request (an amount below the gateway's minimum, say): 422.
+            // A gateway that does not answer is not the member's doing: 502.
+            let (status, message) = match error {
+                GatewayError::Rejected(_) | GatewayError::Unsupported(_) => (
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Le prestataire de paiement a refusé cette demande. Essayez un autre moyen de paiement ou un autre montant.",
+                ),
+                GatewayError::Unavailable(_) => (
+                    StatusCode::BAD_GATEWAY,
+                    "Le prestataire de paiement ne répond pas. Rien n'a été débité ; réessayez dans un instant.",
+                ),
             };
-            render_basket(
-                &state,
-                &current,
-                StatusCode::BAD_GATEWAY,
-                refuse(message.into()),
-            )
-            .await
+            render_basket(&state, &current, status, refuse(message.into())).await
         }
     }
 }

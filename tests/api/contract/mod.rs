@@ -5,9 +5,9 @@
 //! A gateway joins by implementing [`GatewayDriver`] (in `drivers/<name>.rs`) and adding one
 //! `contract_tests!` line below.
 
-mod payplug;
-mod mollie;
 mod helloasso;
+mod mollie;
+mod payplug;
 mod sandbox;
 mod stripe;
 
