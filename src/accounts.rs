@@ -162,9 +162,16 @@ pub async fn authenticate(
     remote_addr: &str,
 ) -> Result<User, LoginError> {
     let email = Email::parse(email_input).ok();
+    // Whatever was typed names the throttle, but no control character reaches storage.
+    let typed: String = email_input
+        .trim()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(254)
+        .collect();
     let account_key = format!(
         "account:{}",
-        email.as_ref().map_or(email_input.trim(), Email::as_str)
+        email.as_ref().map_or(typed.as_str(), Email::as_str)
     );
     let address_key = format!("address:{remote_addr}");
     let now = time::OffsetDateTime::now_utc().unix_timestamp();

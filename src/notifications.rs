@@ -30,6 +30,19 @@ pub fn headers_to_keep(headers: &[(String, String)]) -> String {
     serde_json::Value::Object(kept).to_string()
 }
 
+/// The body as stored: the text itself when it is clean UTF-8, otherwise `base64:` and the
+/// exact bytes (PostgreSQL's text refuses NUL, and the audit trail must not alter a byte).
+pub fn body_as_text(body: &[u8]) -> String {
+    use base64::Engine;
+    match std::str::from_utf8(body) {
+        Ok(text) if !text.contains('\0') && !text.starts_with("base64:") => text.to_string(),
+        _ => format!(
+            "base64:{}",
+            base64::engine::general_purpose::STANDARD.encode(body)
+        ),
+    }
+}
+
 /// Stores the notification as received; returns its id.
 pub async fn record(
     pool: &Pool,
@@ -48,7 +61,7 @@ pub async fn record(
     .bind(db::now_text())
     .bind(remote_addr)
     .bind(headers_to_keep(headers))
-    .bind(String::from_utf8_lossy(body).into_owned())
+    .bind(body_as_text(body))
     .execute(pool)
     .await
     .context("could not store the notification")?;
@@ -114,4 +127,17 @@ pub async fn list_for_payment(
             })
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bodies_are_kept_exactly() {
+        assert_eq!(body_as_text(b"{\"a\":1}"), "{\"a\":1}");
+        assert_eq!(body_as_text(&[0xff, 0x00]), "base64:/wA=");
+        assert_eq!(body_as_text(b"a\0b"), "base64:YQBi");
+        assert_eq!(body_as_text(b"base64:x"), "base64:YmFzZTY0Ong=");
+    }
 }

@@ -94,7 +94,13 @@ pub async fn login(
             };
             let view = LoginView {
                 layout: anonymous_layout(&state, &session),
-                email: form.email.trim().chars().take(254).collect(),
+                email: form
+                    .email
+                    .trim()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(254)
+                    .collect(),
                 error: Some(error.to_string()),
             };
             Ok(render(status, &view))

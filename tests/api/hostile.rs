@@ -8,6 +8,12 @@ async fn markup_typed_in_fields_comes_back_escaped() {
     let attack = "<script>alert(1)</script>\"><img src=x onerror=alert(2)>";
     let page = app.browser().login(attack, "x").await;
     assert_eq!(page.status, 401);
+    // NUL and other control characters are refused like any wrong login, never a 500.
+    let page = app
+        .browser()
+        .login("a\u{0}b@exemple.org\u{7}", "x\u{0}")
+        .await;
+    assert_eq!(page.status, 401);
     assert!(!page.body.contains("<script>alert(1)"));
     assert!(!page.body.contains("<img src=x"));
     let browser = app.logged_in(MEMBER).await;

@@ -197,7 +197,7 @@ async fn wrong_client_credentials_are_refused_without_creating_anything() {
     .await;
     let browser = app.logged_in(MEMBER).await;
     let page = browser.pay("10", "helloasso").await;
-    assert_eq!(page.status, 502, "{}", page.body);
+    assert_eq!(page.status, 422, "{}", page.body);
     assert!(
         page.text_of("amount-error")
             .unwrap()
