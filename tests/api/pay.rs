@@ -323,3 +323,69 @@ async fn installments_are_refused_with_a_gateway_that_cannot_split_payments() {
     );
     assert_eq!(attempts(&app).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_pays_in_three_terms_with_helloasso_and_each_term_is_its_own_line() {
+    let app = spawn_app_with(|s| {
+        s.gateways.push("helloasso".into());
+        s.helloasso.emulator = true;
+        s.installments_max_terms = 4;
+    })
+    .await;
+    let browser = app.logged_in(MEMBER).await;
+    let basket = browser.get("/basket").await;
+    assert!(basket.body.contains("En 3 mensualités"));
+    let page = browser
+        .post_form(
+            "/basket/pay",
+            &[
+                ("amount", "90"),
+                ("gateway", "helloasso"),
+                ("terms", "3"),
+                ("csrf_token", &basket.csrf()),
+            ],
+        )
+        .await;
+    assert_eq!(page.status, 303, "{}", page.body);
+    let hosted = page.location.unwrap();
+    let id: String = sqlx::query_scalar("SELECT id FROM payments WHERE gateway = 'helloasso'")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    crate::contract::act(&browser, &hosted, "pay").await;
+    app.wait_for_status(&id, "paid").await;
+    // The first term is paid now: one line of 30,00 €.
+    for _ in 0..50 {
+        if app.postings_for(&id).await == (1, 1) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.postings_for(&id).await, (1, 1));
+    assert_eq!(
+        browser.get("/basket").await.text_of("balance").as_deref(),
+        Some("67,00 €")
+    );
+    // HelloAsso takes the second term a month later and says so.
+    let gateway_ref = app.gateway_ref(&id).await;
+    crate::contract::control(
+        &app,
+        &crate::contract::helloasso::HelloAssoDriver,
+        &gateway_ref,
+        serde_json::json!({"status": "paid", "notify": true}),
+    )
+    .await;
+    for _ in 0..100 {
+        if app.postings_for(&id).await == (2, 2) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(app.postings_for(&id).await, (2, 2));
+    assert_eq!(
+        browser.get("/basket").await.text_of("balance").as_deref(),
+        Some("37,00 €")
+    );
+    let (debit, credit, _) = app.journal_totals().await;
+    assert_eq!(debit, credit);
+}

@@ -5,7 +5,7 @@
 //! A gateway joins by implementing [`GatewayDriver`] (in `drivers/<name>.rs`) and adding one
 //! `contract_tests!` line below.
 
-mod helloasso;
+pub mod helloasso;
 mod mollie;
 mod payplug;
 mod sandbox;
