@@ -6,8 +6,11 @@
 
 pub mod helloasso;
 pub mod mollie;
+pub mod paypal;
 pub mod payplug;
+pub mod payzen;
 pub mod sandbox;
+pub mod stancer;
 pub mod stripe;
 
 use std::sync::Arc;
@@ -238,6 +241,21 @@ impl Registry {
                     http.clone(),
                 ))),
                 "payplug" => gateways.push(Arc::new(payplug::PayPlugGateway::new(
+                    settings,
+                    base_url,
+                    http.clone(),
+                ))),
+                "paypal" => gateways.push(Arc::new(paypal::PayPalGateway::new(
+                    settings,
+                    base_url,
+                    http.clone(),
+                ))),
+                "payzen" => gateways.push(Arc::new(payzen::PayZenGateway::new(
+                    settings,
+                    base_url,
+                    http.clone(),
+                ))),
+                "stancer" => gateways.push(Arc::new(stancer::StancerGateway::new(
                     settings,
                     base_url,
                     http.clone(),

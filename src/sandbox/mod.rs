@@ -6,7 +6,10 @@ pub mod common;
 mod helloasso;
 mod mollie;
 mod obole_sandbox;
+mod paypal;
 mod payplug;
+mod payzen;
+mod stancer;
 mod stripe;
 
 use actix_web::web;
@@ -23,6 +26,9 @@ pub struct Emulators {
     stripe: web::Data<stripe::Emulator>,
     mollie: web::Data<mollie::Emulator>,
     payplug: web::Data<payplug::Emulator>,
+    paypal: web::Data<paypal::Emulator>,
+    payzen: web::Data<payzen::Emulator>,
+    stancer: web::Data<stancer::Emulator>,
 }
 
 impl Emulators {
@@ -40,7 +46,10 @@ impl Emulators {
             )),
             stripe: web::Data::new(stripe::Emulator::new(settings, public_base, http.clone())),
             mollie: web::Data::new(mollie::Emulator::new(settings, public_base, http.clone())),
-            payplug: web::Data::new(payplug::Emulator::new(settings, public_base, http)),
+            payplug: web::Data::new(payplug::Emulator::new(settings, public_base, http.clone())),
+            paypal: web::Data::new(paypal::Emulator::new(settings, public_base, http.clone())),
+            payzen: web::Data::new(payzen::Emulator::new(settings, public_base, http.clone())),
+            stancer: web::Data::new(stancer::Emulator::new(settings, public_base, http)),
         }
     }
 
@@ -54,6 +63,12 @@ impl Emulators {
             .app_data(self.mollie.clone())
             .configure(mollie::routes)
             .app_data(self.payplug.clone())
-            .configure(payplug::routes);
+            .configure(payplug::routes)
+            .app_data(self.paypal.clone())
+            .configure(paypal::routes)
+            .app_data(self.payzen.clone())
+            .configure(payzen::routes)
+            .app_data(self.stancer.clone())
+            .configure(stancer::routes);
     }
 }
