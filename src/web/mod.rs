@@ -45,6 +45,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/basket", web::get().to(member::basket::show))
         .route("/basket/pay", web::post().to(member::basket::pay))
         .route("/payments/{id}", web::get().to(member::payment::show))
+        .route(
+            "/payments/{id}/return",
+            web::route().to(member::payment::gateway_return),
+        )
         .route("/admin", web::get().to(admin::dashboard))
         .route("/admin/ledger", web::get().to(admin::ledger))
         .route(

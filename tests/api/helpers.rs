@@ -294,6 +294,21 @@ impl Browser {
         Self::page(self.client.get(url).send().await.expect("GET")).await
     }
 
+    /// GET, following redirects within the portal (as a browser coming back from a gateway).
+    pub async fn get_following(&self, path: &str) -> Page {
+        let mut page = self.get(path).await;
+        for _ in 0..3 {
+            match (&page.status, &page.location) {
+                (301 | 302 | 303 | 307, Some(next)) => {
+                    let next = next.clone();
+                    page = self.get(&next).await;
+                }
+                _ => break,
+            }
+        }
+        page
+    }
+
     pub async fn post_form(&self, path: &str, form: &[(&str, &str)]) -> Page {
         let url = if path.starts_with("http") {
             path.to_string()

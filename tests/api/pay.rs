@@ -42,7 +42,7 @@ async fn paying_in_the_sandbox_records_the_payment_once_and_the_balance_drops() 
     assert!(return_url.contains(&format!("/payments/{payment_id}")));
     app.wait_for_status(&payment_id, "paid").await;
 
-    let done = browser.get(&return_url).await;
+    let done = browser.get_following(&return_url).await;
     assert_eq!(
         done.text_of("payment-headline").as_deref(),
         Some("Paiement confirmé")
@@ -388,4 +388,34 @@ async fn a_member_pays_in_three_terms_with_helloasso_and_each_term_is_its_own_li
     );
     let (debit, credit, _) = app.journal_totals().await;
     assert_eq!(debit, credit);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_return_accepts_a_cross_site_post_and_leads_to_the_payment_page() {
+    let app = spawn_app().await;
+    let browser = app.logged_in(MEMBER).await;
+    let (id, _) = browser.start_payment(&app, "20").await;
+    // A gateway posting its answer back: no session cookie comes with it.
+    let stranger = app.browser();
+    let posted = stranger
+        .post_form(
+            &format!("/payments/{id}/return?retour=erreur"),
+            &[("kr-answer", "{}"), ("kr-hash", "x")],
+        )
+        .await;
+    assert_eq!(posted.status, 303);
+    assert_eq!(
+        posted.location.as_deref(),
+        Some(format!("/payments/{id}?retour=erreur").as_str())
+    );
+    let page = browser.get(posted.location.as_deref().unwrap()).await;
+    assert_eq!(
+        page.text_of("payment-headline").as_deref(),
+        Some("Paiement non effectué")
+    );
+    assert_eq!(app.payment_status(&id).await, "pending");
+    let odd = stranger
+        .get("/payments/x%3Cy/return?retour=%3Cscript%3E")
+        .await;
+    assert_eq!(odd.location.as_deref(), Some("/payments/xy"));
 }

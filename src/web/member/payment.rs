@@ -127,3 +127,22 @@ pub async fn show(
     };
     Ok(render(StatusCode::OK, &view))
 }
+
+/// `/payments/{id}/return`: where gateways send the member back, by GET or by a cross-site
+/// POST (PayZen posts its answer). The session cookie (SameSite=Lax) does not come with a
+/// cross-site POST, so nothing is read or changed here: the browser is sent on to the payment
+/// page, keeping only the hint of why it came back.
+pub async fn gateway_return(id: web::Path<String>, hint: web::Query<ReturnHint>) -> HttpResponse {
+    let id: String = id
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || *c == '-')
+        .take(64)
+        .collect();
+    let location = match hint.retour.as_deref() {
+        Some(retour @ ("abandon" | "erreur")) => format!("/payments/{id}?retour={retour}"),
+        _ => format!("/payments/{id}"),
+    };
+    HttpResponse::SeeOther()
+        .insert_header(("Location", location))
+        .finish()
+}

@@ -177,7 +177,7 @@ pub async fn success<D: GatewayDriver>(driver: &D) {
     let (id, hosted) = start(&app, driver, &browser, "30,00").await;
     let back = act(&browser, &hosted, "pay").await;
     // The return page never takes the gateway's word from the URL; it ends up confirmed.
-    let page = browser.get(&back).await;
+    let page = browser.get_following(&back).await;
     assert_eq!(page.status, 200, "return page {back}");
     app.wait_for_status(&id, "paid").await;
     assert_eq!(app.postings_for(&id).await, (1, 1));
@@ -196,7 +196,7 @@ pub async fn refusal<D: GatewayDriver>(driver: &D, action: &str) {
     let browser = app.logged_in(MEMBER).await;
     let (id, hosted) = start(&app, driver, &browser, "20").await;
     let back = act(&browser, &hosted, action).await;
-    let page = browser.get(&back).await;
+    let page = browser.get_following(&back).await;
     assert!(
         page.status < 500,
         "return page after {action}: {}",
