@@ -48,6 +48,7 @@ pub struct Settings {
     pub stancer: crate::gateways::stancer::StancerSettings,
     pub accounts: ChartOfAccounts,
     pub reconcile: ReconcileSettings,
+    pub mail: MailSettings,
     /// Timeout of every call to a gateway, in milliseconds.
     pub gateway_timeout_ms: u64,
     /// Login throttling: failures allowed per account and per address in the window.
@@ -70,6 +71,44 @@ pub struct SandboxSettings {
     pub webhook_secret: SecretString,
     /// Delays between the emulator's notification attempts, in milliseconds.
     pub notify_retry_ms: Vec<u64>,
+}
+
+/// Outgoing mail.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct MailSettings {
+    /// `file` (each mail written as an .eml file in `dir`) or `smtp`.
+    pub transport: String,
+    pub dir: String,
+    /// The sender, e.g. `Association <tresorier@exemple.org>`.
+    pub from: String,
+    pub smtp_host: String,
+    pub smtp_port: u16,
+    /// `starttls`, `tls` (implicit, port 465) or `none` (local relays only).
+    pub smtp_tls: String,
+    pub smtp_username: Option<String>,
+    pub smtp_password: Option<SecretString>,
+    /// How often the worker looks for mail to send, in milliseconds.
+    pub poll_ms: u64,
+    /// Attempts before a mail is given up and shown to managers as failed.
+    pub max_attempts: i64,
+}
+
+impl Default for MailSettings {
+    fn default() -> Self {
+        MailSettings {
+            transport: "file".into(),
+            dir: "mail".into(),
+            from: "Association de démonstration <tresorier@exemple.org>".into(),
+            smtp_host: "localhost".into(),
+            smtp_port: 587,
+            smtp_tls: "starttls".into(),
+            smtp_username: None,
+            smtp_password: None,
+            poll_ms: 2_000,
+            max_attempts: 8,
+        }
+    }
 }
 
 /// The reconciliation sweep of open payment attempts.
@@ -199,6 +238,7 @@ impl Default for Settings {
             stancer: Default::default(),
             accounts: ChartOfAccounts::default(),
             reconcile: ReconcileSettings::default(),
+            mail: MailSettings::default(),
             gateway_timeout_ms: 20_000,
             login_max_failures_per_account: 5,
             login_max_failures_per_address: 30,

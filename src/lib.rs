@@ -8,6 +8,7 @@ pub mod domain;
 pub mod exports;
 pub mod gateways;
 pub mod ledger;
+pub mod mail;
 pub mod notifications;
 pub mod payments;
 pub mod reconcile;

@@ -11,6 +11,7 @@ use crate::gateways::{
     Gateway, GatewayError, GatewayReport, RefundFact, RefundRequest, RefundStatus,
 };
 use crate::ledger::{self, Posted};
+use crate::mail::{self, MailContent};
 
 #[derive(Debug, Clone)]
 pub struct Payment {
@@ -368,6 +369,19 @@ pub async fn apply_report(
                 capture.amount,
                 &entry.posting_key,
                 &now,
+            )
+            .await?;
+            // The receipt leaves with the posting, or not at all.
+            mail::enqueue(
+                &mut tx,
+                &format!("receipt:{}:{}", payment.id, capture.id),
+                &payment.member_id,
+                &MailContent::Receipt {
+                    payment_id: payment.id.clone(),
+                    amount_cents: capture.amount.cents(),
+                    gateway: gateway_label.to_string(),
+                    date: today.to_string(),
+                },
             )
             .await?;
             sqlx::query(

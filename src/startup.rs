@@ -66,8 +66,10 @@ impl Application {
         let workers = settings
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        let mailer = crate::mail::Mailer::from_settings(&settings.mail)?;
         let settings = Arc::new(settings);
         crate::reconcile::spawn(pool.clone(), gateways.clone(), settings.clone());
+        crate::mail::spawn_worker(pool.clone(), mailer, settings.clone(), base_url.clone());
         let state = web::Data::new(AppState {
             pool: pool.clone(),
             settings,

@@ -38,6 +38,12 @@ pub async fn spawn_app_with(adjust: impl FnOnce(&mut Settings)) -> TestApp {
     };
     // Notifications are retried quickly so that tests need not wait.
     settings.sandbox.notify_retry_ms = vec![0, 100, 300, 1000];
+    // Mail goes to files of this test's own (unless a test points it at an SMTP listener).
+    settings.mail.dir = std::env::temp_dir()
+        .join(format!("obole_test_mail_{}", uuid::Uuid::new_v4().simple()))
+        .display()
+        .to_string();
+    settings.mail.poll_ms = 100;
     adjust(&mut settings);
     let pool = db::connect(&settings.database_url, settings.db_max_connections)
         .await

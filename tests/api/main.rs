@@ -10,6 +10,7 @@ mod helpers;
 mod hostile;
 mod isolation;
 mod login;
+mod mail;
 mod mollie;
 mod notifications;
 mod pay;

@@ -25,6 +25,7 @@ struct DashboardView {
     members: Vec<MemberBalance>,
     flagged: Vec<Payment>,
     recent: Vec<Payment>,
+    stuck_mail: Vec<crate::mail::StuckMail>,
     total_owed: String,
 }
 
@@ -35,6 +36,7 @@ pub async fn dashboard(
     let members = basket::member_balances(&state.pool).await?;
     let flagged = payments::list_flagged(&state.pool).await?;
     let recent = payments::list_recent(&state.pool, 50).await?;
+    let stuck_mail = crate::mail::stuck(&state.pool).await?;
     let total_owed = members
         .iter()
         .map(|m| m.balance)
@@ -46,6 +48,7 @@ pub async fn dashboard(
         members,
         flagged,
         recent,
+        stuck_mail,
         total_owed,
     };
     Ok(render(StatusCode::OK, &view))

@@ -6,7 +6,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::basket::{self, Basket};
-use crate::domain::{ChargeCategory, Money, PaymentStatus};
+use crate::domain::{ChargeCategory, Money, PaymentStatus, french_date};
 use crate::gateways::{CheckoutRequest, GatewayError};
 use crate::payments::{self, Payment};
 use crate::web::{AppError, AppState, CurrentUser, Layout, SessionExt, render, see_other};
@@ -56,13 +56,6 @@ struct BasketView {
     /// The choices of monthly terms (empty: paying in several times is not offered).
     terms: Vec<u8>,
     form_error: Option<String>,
-}
-
-fn french_date(iso: &str) -> String {
-    match (iso.get(0..4), iso.get(5..7), iso.get(8..10)) {
-        (Some(y), Some(m), Some(d)) => format!("{d}/{m}/{y}"),
-        _ => iso.to_string(),
-    }
 }
 
 pub fn status_class(status: PaymentStatus) -> &'static str {

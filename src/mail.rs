@@ -1,0 +1,363 @@
+//! Outgoing mail through an outbox: rows are written in the same transaction as what they
+//! tell (a receipt with its payment), and a worker renders and sends them, retrying with
+//! backoff. A mail is claimed with a lease before it is sent, so two workers never send it
+//! twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use askama::Template;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
+use sqlx::Row;
+
+use crate::config::{MailSettings, Settings};
+use crate::db::{self, Pool, Tx};
+use crate::domain::{Money, french_date};
+
+/// What a mail says, kept as data until the worker renders it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MailContent {
+    /// A payment was received: the member's receipt.
+    Receipt {
+        payment_id: String,
+        amount_cents: i64,
+        gateway: String,
+        date: String,
+    },
+}
+
+impl MailContent {
+    fn kind(&self) -> &'static str {
+        match self {
+            MailContent::Receipt { .. } => "receipt",
+        }
+    }
+}
+
+/// Queues a mail in the caller's transaction, once per `dedup_key`.
+pub async fn enqueue(
+    tx: &mut Tx<'_>,
+    dedup_key: &str,
+    recipient_id: &str,
+    content: &MailContent,
+) -> anyhow::Result<()> {
+    let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
+        .bind(recipient_id)
+        .fetch_one(&mut **tx)
+        .await
+        .context("could not find the mail's recipient")?;
+    let now = db::now_text();
+    sqlx::query(
+        "INSERT INTO mail_outbox (id, dedup_key, kind, recipient_id, recipient_email, payload, \
+         status, attempts, next_attempt_at, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7) ON CONFLICT (dedup_key) DO NOTHING",
+    )
+    .bind(db::new_id())
+    .bind(dedup_key)
+    .bind(content.kind())
+    .bind(recipient_id)
+    .bind(email)
+    .bind(serde_json::to_string(content)?)
+    .bind(now)
+    .execute(&mut **tx)
+    .await
+    .context("could not queue the mail")?;
+    Ok(())
+}
+
+/// Where mail goes: SMTP, or files for the demo and development.
+#[derive(Clone)]
+pub enum Mailer {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    File(AsyncFileTransport<Tokio1Executor>),
+}
+
+impl Mailer {
+    pub fn from_settings(settings: &MailSettings) -> anyhow::Result<Mailer> {
+        match settings.transport.as_str() {
+            "file" => {
+                std::fs::create_dir_all(&settings.dir).with_context(|| {
+                    format!("could not create the mail folder {}", settings.dir)
+                })?;
+                Ok(Mailer::File(AsyncFileTransport::new(&settings.dir)))
+            }
+            "smtp" => {
+                let host = settings.smtp_host.as_str();
+                let mut builder = match settings.smtp_tls.as_str() {
+                    "starttls" => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host)?,
+                    "tls" => AsyncSmtpTransport::<Tokio1Executor>::relay(host)?,
+                    "none" => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host),
+                    other => bail!("mail.smtp_tls must be starttls, tls or none, not {other:?}"),
+                }
+                .port(settings.smtp_port)
+                .timeout(Some(Duration::from_secs(20)));
+                if let (Some(user), Some(password)) =
+                    (&settings.smtp_username, &settings.smtp_password)
+                {
+                    builder = builder.credentials(Credentials::new(
+                        user.clone(),
+                        password.expose_secret().to_string(),
+                    ));
+                }
+                Ok(Mailer::Smtp(builder.build()))
+            }
+            other => bail!("mail.transport must be file or smtp, not {other:?}"),
+        }
+    }
+
+    async fn send(&self, message: Message) -> anyhow::Result<()> {
+        match self {
+            Mailer::Smtp(smtp) => smtp.send(message).await.map(|_| ()).context("SMTP"),
+            Mailer::File(file) => file.send(message).await.map(|_| ()).context("mail file"),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "mail/receipt.txt")]
+struct ReceiptText<'a> {
+    association: &'a str,
+    name: &'a str,
+    amount: String,
+    gateway: &'a str,
+    date: &'a str,
+    link: String,
+}
+
+#[derive(Template)]
+#[template(path = "mail/receipt.html")]
+struct ReceiptHtml<'a> {
+    association: &'a str,
+    name: &'a str,
+    amount: String,
+    gateway: &'a str,
+    date: &'a str,
+    link: String,
+}
+
+/// The message for a queued mail, rendered now (in French, text and HTML).
+async fn render(
+    pool: &Pool,
+    settings: &Settings,
+    base_url: &str,
+    recipient_id: Option<&str>,
+    to: &str,
+    content: &MailContent,
+) -> anyhow::Result<Message> {
+    let name = match recipient_id {
+        Some(id) => crate::accounts::find_any(pool, id)
+            .await?
+            .map(|u| u.full_name())
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let association = settings.association_name.as_str();
+    let (subject, text, html) = match content {
+        MailContent::Receipt {
+            payment_id,
+            amount_cents,
+            gateway,
+            date,
+        } => {
+            let amount = Money::from_cents(*amount_cents).to_string();
+            let link = format!("{base_url}/payments/{payment_id}");
+            let date = &french_date(date);
+            let text = ReceiptText {
+                association,
+                name: &name,
+                amount: amount.clone(),
+                gateway,
+                date,
+                link: link.clone(),
+            }
+            .render()?;
+            let html = ReceiptHtml {
+                association,
+                name: &name,
+                amount: amount.clone(),
+                gateway,
+                date,
+                link,
+            }
+            .render()?;
+            (
+                format!("{association} : paiement de {amount} reçu"),
+                text,
+                html,
+            )
+        }
+    };
+    let from: Mailbox = settings
+        .mail
+        .from
+        .parse()
+        .context("mail.from is not an address")?;
+    let to: Mailbox = to.parse().context("the recipient is not an address")?;
+    Ok(Message::builder()
+        .from(from)
+        .to(to)
+        .subject(subject)
+        .multipart(MultiPart::alternative_plain_html(text, html))?)
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Delivery {
+    pub sent: u64,
+    pub retried: u64,
+    pub failed: u64,
+}
+
+/// Sends what is due now; each mail is leased for five minutes before it is sent.
+pub async fn deliver_due(
+    pool: &Pool,
+    mailer: &Mailer,
+    settings: &Settings,
+    base_url: &str,
+) -> anyhow::Result<Delivery> {
+    let now = db::now_text();
+    let due = sqlx::query(
+        "SELECT id, recipient_id, recipient_email, payload, attempts FROM mail_outbox \
+         WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT 50",
+    )
+    .bind(&now)
+    .fetch_all(pool)
+    .await
+    .context("could not read the outbox")?;
+    let mut delivery = Delivery::default();
+    for row in due {
+        let id: String = row.try_get("id")?;
+        let lease =
+            db::format_timestamp(time::OffsetDateTime::now_utc() + time::Duration::minutes(5));
+        let claimed = sqlx::query(
+            "UPDATE mail_outbox SET next_attempt_at = $2 \
+             WHERE id = $1 AND status = 'pending' AND next_attempt_at <= $3",
+        )
+        .bind(&id)
+        .bind(&lease)
+        .bind(&now)
+        .execute(pool)
+        .await
+        .context("could not claim a mail")?;
+        if claimed.rows_affected() != 1 {
+            continue;
+        }
+        let attempts: i64 = row.try_get("attempts")?;
+        let recipient_id: Option<String> = row.try_get("recipient_id")?;
+        let to: String = row.try_get("recipient_email")?;
+        let payload: String = row.try_get("payload")?;
+        let result = match serde_json::from_str::<MailContent>(&payload) {
+            Ok(content) => match render(
+                pool,
+                settings,
+                base_url,
+                recipient_id.as_deref(),
+                &to,
+                &content,
+            )
+            .await
+            {
+                Ok(message) => mailer.send(message).await,
+                Err(e) => Err(e),
+            },
+            Err(e) => Err(anyhow::anyhow!("unreadable mail payload: {e}")),
+        };
+        match result {
+            Ok(()) => {
+                sqlx::query(
+                    "UPDATE mail_outbox SET status = 'sent', attempts = $2, sent_at = $3, last_error = NULL \
+                     WHERE id = $1",
+                )
+                .bind(&id)
+                .bind(attempts + 1)
+                .bind(db::now_text())
+                .execute(pool)
+                .await
+                .context("could not mark a mail sent")?;
+                delivery.sent += 1;
+            }
+            Err(error) => {
+                let attempts = attempts + 1;
+                let give_up = attempts >= settings.mail.max_attempts;
+                // 30 s, 1 min, 2 min... up to an hour between attempts.
+                let wait = (30i64 << (attempts - 1).clamp(0, 7)).min(3600);
+                let next = db::format_timestamp(
+                    time::OffsetDateTime::now_utc() + time::Duration::seconds(wait),
+                );
+                tracing::warn!(mail_id = %id, attempts, error = ?error, "mail not sent");
+                sqlx::query(
+                    "UPDATE mail_outbox SET status = $2, attempts = $3, next_attempt_at = $4, last_error = $5 \
+                     WHERE id = $1",
+                )
+                .bind(&id)
+                .bind(if give_up { "failed" } else { "pending" })
+                .bind(attempts)
+                .bind(next)
+                .bind(format!("{error:#}").chars().take(500).collect::<String>())
+                .execute(pool)
+                .await
+                .context("could not record a mail failure")?;
+                if give_up {
+                    delivery.failed += 1;
+                } else {
+                    delivery.retried += 1;
+                }
+            }
+        }
+    }
+    Ok(delivery)
+}
+
+/// Sends the outbox every `mail.poll_ms` until the process ends.
+pub fn spawn_worker(pool: Pool, mailer: Mailer, settings: Arc<Settings>, base_url: String) {
+    tokio::spawn(async move {
+        let mut ticker =
+            tokio::time::interval(Duration::from_millis(settings.mail.poll_ms.max(100)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticker.tick().await;
+            if let Err(error) = deliver_due(&pool, &mailer, &settings, &base_url).await {
+                tracing::error!(error = ?error, "mail worker");
+            }
+        }
+    });
+}
+
+/// Mail that could not be sent, for managers.
+#[derive(Debug, Clone)]
+pub struct StuckMail {
+    pub to: String,
+    pub kind: String,
+    pub status: String,
+    pub attempts: i64,
+    pub last_error: String,
+}
+
+pub async fn stuck(pool: &Pool) -> anyhow::Result<Vec<StuckMail>> {
+    let rows = sqlx::query(
+        "SELECT recipient_email, kind, status, attempts, last_error FROM mail_outbox \
+         WHERE status = 'failed' OR (status = 'pending' AND attempts > 0) \
+         ORDER BY created_at DESC LIMIT 50",
+    )
+    .fetch_all(pool)
+    .await
+    .context("could not read the outbox")?;
+    rows.iter()
+        .map(|r| {
+            Ok(StuckMail {
+                to: r.try_get("recipient_email")?,
+                kind: r.try_get("kind")?,
+                status: r.try_get("status")?,
+                attempts: r.try_get("attempts")?,
+                last_error: r
+                    .try_get::<Option<String>, _>("last_error")?
+                    .unwrap_or_default(),
+            })
+        })
+        .collect()
+}
