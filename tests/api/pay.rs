@@ -48,6 +48,12 @@ async fn paying_in_the_sandbox_records_the_payment_once_and_the_balance_drops() 
         Some("Paiement confirmé")
     );
     assert_eq!(done.text_of("payment-status").as_deref(), Some("Payé"));
+    let receipt = done.text_of("receipt").expect("a printable receipt");
+    assert!(
+        receipt.contains("Camille Martin") && receipt.contains("30,00 €"),
+        "{receipt}"
+    );
+    assert!(receipt.contains(&payment_id));
     assert!(!done.body.contains("http-equiv=\"refresh\""));
 
     // One journal entry, one basket line; the entry balances and books the sandbox fee.

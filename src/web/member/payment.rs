@@ -25,6 +25,17 @@ struct PaymentView {
     gateway: String,
     status: &'static str,
     status_class: &'static str,
+    /// Shown once money was received: a receipt the member can print.
+    receipt: Option<ReceiptView>,
+}
+
+struct ReceiptView {
+    association: String,
+    payer: String,
+    email: String,
+    paid_on: String,
+    reference: String,
+    refunded: Option<String>,
 }
 
 /// What the gateway's return URL hints at: only the words shown while nothing is verified.
@@ -124,6 +135,17 @@ pub async fn show(
             .map_or_else(|| payment.gateway.clone(), |g| g.display_name().to_string()),
         status: payment.status.label_fr(),
         status_class: status_class(payment.status),
+        receipt: payment.paid_at.as_ref().map(|paid_at| ReceiptView {
+            association: state.settings.association_name.clone(),
+            payer: current.user.full_name(),
+            email: current.user.email.clone(),
+            paid_on: crate::domain::french_date(paid_at),
+            reference: payment.id.clone(),
+            refunded: payment
+                .refunded
+                .is_positive()
+                .then(|| payment.refunded.to_string()),
+        }),
     };
     Ok(render(StatusCode::OK, &view))
 }
