@@ -17,9 +17,9 @@ use serde::de::DeserializeOwned;
 
 pub use self::transformers::{HASH_ALGORITHM, IPN_HASH_KEY, ORDER_ID_MAX_LEN, ipn_hash};
 use self::transformers::{
-    IpnProblem, PayZenBillingDetails, PayZenCallStatus, PayZenCancelOrRefund,
-    PayZenChannelOptions, PayZenCreatePaymentOrder, PayZenCustomer, PayZenEnvelope, PayZenError,
-    PayZenIpnForm, PayZenOrderRef, PayZenOrderTransactions, PayZenPayment, PayZenPaymentOrder,
+    IpnProblem, PayZenBillingDetails, PayZenCallStatus, PayZenCancelOrRefund, PayZenChannelOptions,
+    PayZenCreatePaymentOrder, PayZenCustomer, PayZenEnvelope, PayZenError, PayZenIpnForm,
+    PayZenOrderRef, PayZenOrderTransactions, PayZenPayment, PayZenPaymentOrder,
     PayZenPaymentOrderRef, PayZenStatus, PayZenTransaction, is_capture, is_refund,
 };
 use super::{
@@ -180,7 +180,9 @@ impl PayZenGateway {
             .find(is_capture)
             .map(|t| t.uuid)
             .ok_or_else(|| {
-                GatewayError::Rejected("cette commande PayZen n'a pas de paiement à rembourser".into())
+                GatewayError::Rejected(
+                    "cette commande PayZen n'a pas de paiement à rembourser".into(),
+                )
             })
     }
 }
@@ -401,7 +403,10 @@ mod tests {
         assert_eq!(body["orderId"], "pay_1");
         assert_eq!(body["channelOptions"]["channelType"], "URL");
         assert_eq!(body["customer"]["email"], "m@exemple.org");
-        assert_eq!(body["ipnTargetUrl"], "https://obole.example/webhooks/payzen");
+        assert_eq!(
+            body["ipnTargetUrl"],
+            "https://obole.example/webhooks/payzen"
+        );
         assert_eq!(
             body["cancelUrl"],
             "https://obole.example/payments/pay_1/return?retour=abandon"

@@ -322,7 +322,9 @@ pub(super) fn verify_ipn<'a>(
         .as_deref()
         .ok_or(IpnProblem::NotSigned("no kr-hash"))?;
     if form.hash_algorithm.as_deref() != Some(HASH_ALGORITHM) {
-        return Err(IpnProblem::NotSigned("kr-hash-algorithm is not sha256_hmac"));
+        return Err(IpnProblem::NotSigned(
+            "kr-hash-algorithm is not sha256_hmac",
+        ));
     }
     if form.hash_key.as_deref() != Some(IPN_HASH_KEY) {
         return Err(IpnProblem::NotSigned(
@@ -404,10 +406,22 @@ mod tests {
             PaymentStatus::Pending
         );
         let cases = [
-            (PayZenStatus::Order(PayZenOrderStatus::Paid), PaymentStatus::Paid),
-            (PayZenStatus::Order(PayZenOrderStatus::Unpaid), PaymentStatus::Failed),
-            (PayZenStatus::Order(PayZenOrderStatus::Abandoned), PaymentStatus::Pending),
-            (PayZenStatus::Order(PayZenOrderStatus::Unknown), PaymentStatus::Pending),
+            (
+                PayZenStatus::Order(PayZenOrderStatus::Paid),
+                PaymentStatus::Paid,
+            ),
+            (
+                PayZenStatus::Order(PayZenOrderStatus::Unpaid),
+                PaymentStatus::Failed,
+            ),
+            (
+                PayZenStatus::Order(PayZenOrderStatus::Abandoned),
+                PaymentStatus::Pending,
+            ),
+            (
+                PayZenStatus::Order(PayZenOrderStatus::Unknown),
+                PaymentStatus::Pending,
+            ),
             (
                 PayZenStatus::PaymentOrder(PayZenPaymentOrderStatus::Expired),
                 PaymentStatus::Expired,
@@ -439,11 +453,17 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            t.iter().filter(|t| is_capture(t)).map(|t| t.uuid.as_str()).collect::<Vec<_>>(),
+            t.iter()
+                .filter(|t| is_capture(t))
+                .map(|t| t.uuid.as_str())
+                .collect::<Vec<_>>(),
             ["a"]
         );
         assert_eq!(
-            t.iter().filter(|t| is_refund(t)).map(|t| t.uuid.as_str()).collect::<Vec<_>>(),
+            t.iter()
+                .filter(|t| is_refund(t))
+                .map(|t| t.uuid.as_str())
+                .collect::<Vec<_>>(),
             ["b"]
         );
     }

@@ -10,7 +10,9 @@ use serde_json::{Map, Value, json};
 use super::{EmulatedOrder, EmulatedTransaction, Emulator, new_hex_id, now};
 use crate::gateways::payzen::{EMULATOR_PASSWORD, EMULATOR_SHOP_ID, ORDER_ID_MAX_LEN};
 
-const CURRENCIES: &[&str] = &["EUR", "USD", "GBP", "CHF", "CAD", "XPF", "JPY", "SEK", "DKK"];
+const CURRENCIES: &[&str] = &[
+    "EUR", "USD", "GBP", "CHF", "CAD", "XPF", "JPY", "SEK", "DKK",
+];
 
 /// The fields `Charge/CreatePaymentOrder` takes; anything else is refused.
 const PAYMENT_ORDER_FIELDS: &[&str] = &[
@@ -339,7 +341,9 @@ fn cancel_or_refund(emulator: &Emulator, input: &Map<String, Value>) -> Result<V
                 return Err(invalid("only a paid debit can be refunded"));
             }
             if mode == "CANCELLATION_ONLY" {
-                return Err(invalid("the transaction is captured: it can only be refunded"));
+                return Err(invalid(
+                    "the transaction is captured: it can only be refunded",
+                ));
             }
             if currency != debit.currency {
                 return Err(invalid("currency differs from the transaction's"));

@@ -212,7 +212,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/sandbox/payzen/t/{id}", web::get().to(hosted))
         .route("/sandbox/payzen/t/{id}", web::post().to(hosted_action))
         .route("/sandbox/_control/payzen/{id}", web::post().to(control))
-        .route("/sandbox/_control/payzen/{id}/ipn", web::get().to(current_ipn));
+        .route(
+            "/sandbox/_control/payzen/{id}/ipn",
+            web::get().to(current_ipn),
+        );
 }
 
 /// How a payment attempt on the page ends.
@@ -345,7 +348,11 @@ async fn control(
     match emulator.with_state(|s| settle(s, id.as_str(), outcome)) {
         Ok(Ok(order)) => {
             // Only a payment attempt makes PayZen notify; an order cancelled or expired does not.
-            if body.notify && matches!(outcome, Outcome::Paid(_) | Outcome::Refused | Outcome::Error)
+            if body.notify
+                && matches!(
+                    outcome,
+                    Outcome::Paid(_) | Outcome::Refused | Outcome::Error
+                )
             {
                 emulator.notify(&order);
             }
