@@ -15,5 +15,6 @@ mod mollie;
 mod notifications;
 mod pay;
 mod payplug;
+mod payzen;
 mod stripe;
 mod writer;
