@@ -14,5 +14,6 @@ mod mollie;
 mod notifications;
 mod pay;
 mod payplug;
+mod stancer;
 mod stripe;
 mod writer;
