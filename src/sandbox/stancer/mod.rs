@@ -1,8 +1,10 @@
 //! The emulator of Stancer's API v2 (`/sandbox/stancer/v2/...`): HTTP Basic with the secret
 //! key as user (`stest_` only), JSON bodies checked as Stancer checks them, its error body,
 //! payment intents with a hosted page (`/sandbox/stancer/page/{id}`) that sends the payer back
-//! to `return_url` with nothing appended, payments and refunds. Like Stancer, it notifies
-//! nobody: the merchant reads the intent back.
+//! to `return_url` with nothing appended, payments and refunds. Stancer documents no
+//! notification; the emulator plays a merchant who set a webhook address in Stancer's
+//! dashboard (a feature seen only outside the documentation): after the payer acts, a bare
+//! `{"id": "pi_…"}` goes to obole's `/webhooks/stancer`, carrying no claim obole could believe.
 
 mod page;
 mod wire;
@@ -16,6 +18,7 @@ use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::{Value, json};
 
+use super::common;
 use crate::config::Settings;
 use wire::{MINIMUM_CENTS, Refusal};
 
@@ -78,6 +81,8 @@ struct State {
 pub struct Emulator {
     secret_key: SecretString,
     public_base: String,
+    retry_ms: Vec<u64>,
+    http: reqwest::Client,
     state: Mutex<State>,
 }
 
@@ -92,12 +97,25 @@ fn new_id(prefix: &str) -> String {
 }
 
 impl Emulator {
-    pub fn new(settings: &Settings, public_base: &str, _http: reqwest::Client) -> Self {
+    pub fn new(settings: &Settings, public_base: &str, http: reqwest::Client) -> Self {
         Emulator {
             secret_key: settings.stancer.secret_key.clone(),
             public_base: public_base.trim_end_matches('/').to_string(),
+            retry_ms: settings.sandbox.notify_retry_ms.clone(),
+            http,
             state: Mutex::new(State::default()),
         }
+    }
+
+    /// A hint that the intent changed: its id only, retried until the merchant answers 2xx.
+    fn notify(&self, intent_id: &str) {
+        tokio::spawn(common::deliver(
+            self.http.clone(),
+            format!("{}/webhooks/stancer", self.public_base),
+            vec![("Content-Type".into(), "application/json".into())],
+            json!({ "id": intent_id }).to_string().into_bytes(),
+            self.retry_ms.clone(),
+        ));
     }
 
     fn with_state<T>(&self, f: impl FnOnce(&mut State) -> Result<T, Refusal>) -> Result<T, Refusal> {

@@ -112,13 +112,15 @@ pub(super) async fn hosted_action(
             }
         }
     };
+    if action != PayerAction::Back {
+        emulator.notify(&id);
+    }
     // Stancer appends nothing: the merchant reads the outcome from the API.
     HttpResponse::SeeOther()
         .insert_header(("Location", return_url))
         .finish()
 }
 
-/// `notify` is accepted and ignored: Stancer notifies nobody.
 pub(super) async fn control(
     emulator: web::Data<Emulator>,
     id: web::Path<String>,
@@ -129,10 +131,15 @@ pub(super) async fn control(
         _ => return common::plain(StatusCode::BAD_REQUEST, "unknown status"),
     };
     match settle(&emulator, &id, status, body.amount) {
-        Ok((_, payment)) => ok(
+        Ok((_, payment)) => {
+            if body.notify {
+                emulator.notify(&id);
+            }
+            ok(
             StatusCode::OK,
             payment.as_ref().map(payment_json).unwrap_or_default(),
-        ),
+        )
+        }
         Err(refusal) => refusal.response(),
     }
 }
