@@ -91,7 +91,8 @@ async fn pay_quietly(app: &TestApp, id: &str, status: &str) {
 }
 
 async fn notifications(app: &TestApp) -> i64 {
-    app.count("SELECT COUNT(*) FROM gateway_notifications").await
+    app.count("SELECT COUNT(*) FROM gateway_notifications")
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -138,14 +139,17 @@ async fn a_payment_nobody_returns_from_is_confirmed_by_the_sweep_alone() {
     assert_eq!(counts.posted, 1, "{counts:?}");
     assert_eq!(app.payment_status(&id).await, "paid");
     assert_eq!(app.postings_for(&id).await, (1, 1));
-    let capture: String = sqlx::query_scalar(
-        "SELECT posting_key FROM journal_entries WHERE payment_id = $1",
+    let capture: String =
+        sqlx::query_scalar("SELECT posting_key FROM journal_entries WHERE payment_id = $1")
+            .bind(&id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    let intent = api_get(
+        &app,
+        &format!("payment_intents/{}", app.gateway_ref(&id).await),
     )
-    .bind(&id)
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
-    let intent = api_get(&app, &format!("payment_intents/{}", app.gateway_ref(&id).await)).await;
+    .await;
     let paym = intent["payment"].as_str().expect("a payment").to_string();
     assert!(capture.contains(&paym), "{capture} is keyed by {paym}");
 }
@@ -181,7 +185,11 @@ async fn a_refused_card_fails_the_attempt_on_the_return_page() {
     assert_eq!(back, format!("{}/payments/{id}/return", app.address));
     browser.get_following(&back).await;
     app.wait_for_status(&id, "failed").await;
-    let intent = api_get(&app, &format!("payment_intents/{}", app.gateway_ref(&id).await)).await;
+    let intent = api_get(
+        &app,
+        &format!("payment_intents/{}", app.gateway_ref(&id).await),
+    )
+    .await;
     let payment = api_get(
         &app,
         &format!("payments/{}", intent["payment"].as_str().unwrap()),
@@ -213,7 +221,11 @@ async fn refunds_reach_stancer_in_cents_and_under_fifty_cents_are_refused_clearl
     assert!(message.contains("0,50 €"), "{message}");
     assert_eq!(entries(&app, &id).await, before);
     assert_eq!(app.payment_status(&id).await, "paid");
-    let intent = api_get(&app, &format!("payment_intents/{}", app.gateway_ref(&id).await)).await;
+    let intent = api_get(
+        &app,
+        &format!("payment_intents/{}", app.gateway_ref(&id).await),
+    )
+    .await;
     let paym = intent["payment"].as_str().unwrap().to_string();
     assert_eq!(
         api_get(&app, &format!("payments/{paym}")).await["refunds"],
@@ -236,7 +248,9 @@ async fn refunds_reach_stancer_in_cents_and_under_fifty_cents_are_refused_clearl
         "stancer",
         (
             vec![("Content-Type".into(), "application/json".into())],
-            json!({"id": app.gateway_ref(&id).await}).to_string().into_bytes(),
+            json!({"id": app.gateway_ref(&id).await})
+                .to_string()
+                .into_bytes(),
         ),
     )
     .await;
@@ -307,7 +321,12 @@ async fn hints_about_unknown_intents_or_without_an_id_post_nothing() {
         )
     };
     assert_eq!(
-        contract::send(&app, "stancer", hint(r#"{"id":"pi_unknown000000000000000000"}"#)).await,
+        contract::send(
+            &app,
+            "stancer",
+            hint(r#"{"id":"pi_unknown000000000000000000"}"#)
+        )
+        .await,
         200
     );
     assert_eq!(

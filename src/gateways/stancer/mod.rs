@@ -268,18 +268,21 @@ impl Gateway for StancerGateway {
         if !valid_id(&request.gateway_ref, "pi_") {
             return Err(GatewayError::Rejected("paiement Stancer inconnu".into()));
         }
-        let intent: StancerIntent =
-            read_json(self.get_intent(&request.gateway_ref).await?).await?;
+        let intent: StancerIntent = read_json(self.get_intent(&request.gateway_ref).await?).await?;
         let Some(payment) = intent.payment.filter(|p| valid_id(p, "paym_")) else {
             return Err(GatewayError::Rejected(
                 "ce paiement Stancer n'a pas été payé".into(),
             ));
         };
         let response = self
-            .send(self.http.post(self.url("refunds/")).json(&StancerCreateRefund {
-                payment: &payment,
-                amount: request.amount.cents(),
-            }))
+            .send(
+                self.http
+                    .post(self.url("refunds/"))
+                    .json(&StancerCreateRefund {
+                        payment: &payment,
+                        amount: request.amount.cents(),
+                    }),
+            )
             .await?;
         let refund: StancerRefund = read_json(response).await?;
         if refund.amount < 0 {

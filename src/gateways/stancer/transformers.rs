@@ -98,10 +98,9 @@ impl From<StancerState> for PaymentStatus {
                 P::Expired => PaymentStatus::Expired,
             },
             StancerState::Intent(status) => match status {
-                I::RequirePaymentMethod
-                | I::RequireAuthentication
-                | I::Authorized
-                | I::Unknown => PaymentStatus::Pending,
+                I::RequirePaymentMethod | I::RequireAuthentication | I::Authorized | I::Unknown => {
+                    PaymentStatus::Pending
+                }
                 // Captured without a payment to show it: wait for the payment, never book blind.
                 I::Captured => PaymentStatus::Pending,
                 I::Canceled => PaymentStatus::Cancelled,

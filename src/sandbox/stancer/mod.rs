@@ -118,7 +118,10 @@ impl Emulator {
         ));
     }
 
-    fn with_state<T>(&self, f: impl FnOnce(&mut State) -> Result<T, Refusal>) -> Result<T, Refusal> {
+    fn with_state<T>(
+        &self,
+        f: impl FnOnce(&mut State) -> Result<T, Refusal>,
+    ) -> Result<T, Refusal> {
         let mut state = self.state.lock().map_err(|_| Refusal {
             status: StatusCode::INTERNAL_SERVER_ERROR,
             message: Value::String("Internal error".into()),
@@ -135,7 +138,11 @@ impl Emulator {
             .get("authorization")
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Basic "))
-            .and_then(|v| base64::engine::general_purpose::STANDARD.decode(v.trim()).ok())
+            .and_then(|v| {
+                base64::engine::general_purpose::STANDARD
+                    .decode(v.trim())
+                    .ok()
+            })
             .and_then(|raw| String::from_utf8(raw).ok())
             .and_then(|pair| pair.split_once(':').map(|(user, _)| user.to_string()))
             .ok_or_else(Refusal::unauthorized)?;
@@ -235,7 +242,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/sandbox/stancer/v2/payments/{id}",
         web::get().to(api_get_payment),
     )
-    .route("/sandbox/stancer/v2/refunds/", web::post().to(api_create_refund))
+    .route(
+        "/sandbox/stancer/v2/refunds/",
+        web::post().to(api_create_refund),
+    )
     .route(
         "/sandbox/stancer/v2/refunds/{id}",
         web::get().to(api_get_refund),

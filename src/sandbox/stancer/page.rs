@@ -136,9 +136,9 @@ pub(super) async fn control(
                 emulator.notify(&id);
             }
             ok(
-            StatusCode::OK,
-            payment.as_ref().map(payment_json).unwrap_or_default(),
-        )
+                StatusCode::OK,
+                payment.as_ref().map(payment_json).unwrap_or_default(),
+            )
         }
         Err(refusal) => refusal.response(),
     }

@@ -163,10 +163,7 @@ fn return_url(url: &str) -> bool {
     };
     match parsed.scheme() {
         "https" => parsed.host().is_some(),
-        "http" => matches!(
-            parsed.host_str(),
-            Some("127.0.0.1" | "localhost" | "[::1]")
-        ),
+        "http" => matches!(parsed.host_str(), Some("127.0.0.1" | "localhost" | "[::1]")),
         _ => false,
     }
 }
@@ -234,8 +231,8 @@ pub fn intent_request(body: &[u8]) -> Result<IntentRequest, Refusal> {
 
 pub fn refund_request(body: &[u8]) -> Result<RefundRequest, Refusal> {
     let fields = object(body, &REFUND_FIELDS)?;
-    let payment = text(&fields, "payment", 1, 64)?
-        .ok_or_else(|| Refusal::field("payment", "Required"))?;
+    let payment =
+        text(&fields, "payment", 1, 64)?.ok_or_else(|| Refusal::field("payment", "Required"))?;
     let amount = cents(&fields, "amount")?;
     Ok(RefundRequest { payment, amount })
 }
