@@ -16,5 +16,6 @@ mod notifications;
 mod pay;
 mod payplug;
 mod payzen;
+mod stancer;
 mod stripe;
 mod writer;

@@ -10,6 +10,7 @@ mod mollie;
 mod payplug;
 mod payzen;
 mod sandbox;
+mod stancer;
 mod stripe;
 
 use std::time::Duration;
@@ -574,3 +575,4 @@ contract_tests!(mollie_contract, super::mollie::MollieDriver);
 contract_tests!(helloasso_contract, super::helloasso::HelloAssoDriver);
 contract_tests!(stripe_contract, super::stripe::StripeDriver);
 contract_tests!(payzen_contract, super::payzen::PayZenDriver);
+contract_tests!(stancer_contract, super::stancer::StancerDriver);

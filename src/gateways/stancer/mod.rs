@@ -1,0 +1,329 @@
+//! obole's connector for Stancer (API v2): a payment intent shown on Stancer's hosted page,
+//! HTTP Basic with the secret key. Stancer sends no notification: payments are confirmed by
+//! reading the intent and its payment back with obole's key (return page and reconciliation
+//! sweep). Anything posted to obole's webhook for Stancer is only a hint to re-read.
+
+mod transformers;
+
+use anyhow::Context;
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+use super::{
+    Capabilities, Checkout, CheckoutRequest, Gateway, GatewayError, GatewayReport,
+    IncomingNotification, NotificationError, RefundOutcome, RefundRequest,
+};
+use crate::config::Settings;
+use crate::domain::Money;
+use transformers::{
+    StancerCreateIntent, StancerCreateRefund, StancerError, StancerHint, StancerIntent,
+    StancerMetadata, StancerPayment, StancerRefund,
+};
+
+/// Stancer's one host: test or live is chosen by the key.
+pub const LIVE_API_BASE: &str = "https://api.stancer.com";
+
+/// The emulator's test secret key, the default of the settings.
+pub const EMULATOR_SECRET_KEY: &str = "stest_oboleEmulatorSecret0000000";
+
+/// Stancer refuses refunds under 50 cents.
+pub const MINIMUM_REFUND_CENTS: i64 = 50;
+
+/// Settings of the Stancer connector (`[stancer]` in the file, `OBOLE_STANCER__*` in the environment).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct StancerSettings {
+    /// Point the connector at obole's own emulator (`/sandbox/stancer/`) with its test keys.
+    pub emulator: bool,
+    /// Where the API lives (`https://api.stancer.com` unless the emulator or a test says).
+    pub api_base: Option<String>,
+    /// The secret key: `stest_…` or `sprod_…` (the prefix decides the mode).
+    pub secret_key: SecretString,
+}
+
+impl Default for StancerSettings {
+    fn default() -> Self {
+        StancerSettings {
+            emulator: false,
+            api_base: None,
+            secret_key: SecretString::from(EMULATOR_SECRET_KEY),
+        }
+    }
+}
+
+pub struct StancerGateway {
+    api_base: String,
+    secret_key: SecretString,
+    http: reqwest::Client,
+}
+
+impl StancerGateway {
+    pub fn new(settings: &Settings, base_url: &str, http: reqwest::Client) -> Self {
+        let stancer = &settings.stancer;
+        let api_base = match (&stancer.api_base, stancer.emulator) {
+            (Some(base), _) => base.trim_end_matches('/').to_string(),
+            (None, true) => format!("{}/sandbox/stancer", base_url.trim_end_matches('/')),
+            (None, false) => LIVE_API_BASE.to_string(),
+        };
+        StancerGateway {
+            api_base,
+            secret_key: stancer.secret_key.clone(),
+            http,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}/v2/{path}", self.api_base)
+    }
+
+    async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+    ) -> Result<reqwest::Response, GatewayError> {
+        request
+            .basic_auth(self.secret_key.expose_secret(), Some(""))
+            .send()
+            .await
+            .context("Stancer API unreachable")
+            .map_err(GatewayError::Unavailable)
+    }
+
+    async fn get_intent(&self, id: &str) -> Result<reqwest::Response, GatewayError> {
+        self.send(self.http.get(self.url(&format!("payment_intents/{id}"))))
+            .await
+    }
+
+    async fn get_payment(&self, id: &str) -> Result<StancerPayment, GatewayError> {
+        if !valid_id(id, "paym_") {
+            return Err(GatewayError::Unavailable(anyhow::anyhow!(
+                "Stancer named a malformed payment {id:?}"
+            )));
+        }
+        read_json(
+            self.send(self.http.get(self.url(&format!("payments/{id}"))))
+                .await?,
+        )
+        .await
+    }
+
+    /// The intent and the payment it produced, read with obole's key.
+    async fn report(&self, intent: StancerIntent) -> Result<GatewayReport, GatewayError> {
+        let payment = match intent.payment.as_deref() {
+            Some(id) => Some(self.get_payment(id).await?),
+            None => None,
+        };
+        transformers::into_report(intent, payment).map_err(|e| {
+            GatewayError::Unavailable(anyhow::anyhow!("unreadable Stancer payment: {e}"))
+        })
+    }
+}
+
+/// Stancer's ids are a prefix and letters or digits; anything else never reaches a URL.
+fn valid_id(id: &str, prefix: &str) -> bool {
+    id.len() <= 64
+        && id
+            .strip_prefix(prefix)
+            .is_some_and(|rest| !rest.is_empty() && rest.bytes().all(|b| b.is_ascii_alphanumeric()))
+}
+
+/// The body of a 2xx answer, or Stancer's error message for a 4xx.
+async fn read_json<T: serde::de::DeserializeOwned>(
+    response: reqwest::Response,
+) -> Result<T, GatewayError> {
+    let status = response.status();
+    if status.is_success() {
+        return response
+            .json::<T>()
+            .await
+            .context("unreadable Stancer answer")
+            .map_err(GatewayError::Unavailable);
+    }
+    let body = response.text().await.unwrap_or_default();
+    if status.is_client_error() {
+        let message = serde_json::from_str::<StancerError>(&body)
+            .map(|e| e.message())
+            .unwrap_or_else(|_| format!("HTTP {status}"));
+        Err(GatewayError::Rejected(message))
+    } else {
+        Err(GatewayError::Unavailable(anyhow::anyhow!(
+            "Stancer answered HTTP {status}"
+        )))
+    }
+}
+
+#[async_trait]
+impl Gateway for StancerGateway {
+    fn id(&self) -> &'static str {
+        "stancer"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Stancer"
+    }
+
+    fn test_mode(&self) -> bool {
+        !self.secret_key.expose_secret().starts_with("sprod_")
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        Capabilities {
+            refund: true,
+            partial_refund: true,
+            cancel: false,
+            fees: false,
+            saved_cards: false,
+            installments: false,
+            verification: "no notification: the payment is read back with the secret key (return page and sweep)",
+        }
+    }
+
+    #[tracing::instrument(skip_all, fields(payment_id = %request.payment_id))]
+    async fn create_payment(&self, request: &CheckoutRequest) -> Result<Checkout, GatewayError> {
+        let body = StancerCreateIntent {
+            amount: request.amount.cents(),
+            currency: request.currency.to_ascii_lowercase(),
+            description: transformers::description(&request.description),
+            order_id: &request.payment_id,
+            // Stancer has one return address: the return page reads the outcome from the API,
+            // so a payer who gave up or hit an error lands on the same page.
+            return_url: &request.return_url,
+            capture: true,
+            methods_allowed: ["card"],
+            metadata: StancerMetadata {
+                payment_id: &request.payment_id,
+            },
+        };
+        let response = self
+            .send(self.http.post(self.url("payment_intents/")).json(&body))
+            .await?;
+        let intent: StancerIntent = read_json(response).await?;
+        let redirect_url = intent.url.clone().ok_or_else(|| {
+            GatewayError::Unavailable(anyhow::anyhow!("Stancer gave no payment page"))
+        })?;
+        if !valid_id(&intent.id, "pi_") {
+            return Err(GatewayError::Unavailable(anyhow::anyhow!(
+                "Stancer named a malformed intent"
+            )));
+        }
+        Ok(Checkout {
+            gateway_ref: intent.id,
+            redirect_url,
+        })
+    }
+
+    /// Stancer sends nothing itself: whatever arrives names at most an intent, which is read
+    /// back with obole's key. The body's other claims are never believed.
+    #[tracing::instrument(skip_all)]
+    async fn verify_notification(
+        &self,
+        notification: &IncomingNotification<'_>,
+    ) -> Result<Option<GatewayReport>, NotificationError> {
+        let hint: StancerHint = serde_json::from_slice(notification.body)
+            .or_else(|_| serde_urlencoded::from_bytes(notification.body))
+            .map_err(|e| NotificationError::Malformed(format!("no intent id: {e}")))?;
+        if !valid_id(&hint.id, "pi_") {
+            return Err(NotificationError::Malformed(format!(
+                "{:?} is not a Stancer payment intent",
+                hint.id
+            )));
+        }
+        let response = self
+            .get_intent(&hint.id)
+            .await
+            .map_err(|e| NotificationError::Unverifiable(e.into()))?;
+        // Stancer answers 404 for an intent this key cannot see: nothing of ours.
+        if response.status() == reqwest::StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let intent: StancerIntent = read_json(response)
+            .await
+            .map_err(|e| NotificationError::Unverifiable(e.into()))?;
+        self.report(intent)
+            .await
+            .map(Some)
+            .map_err(|e| NotificationError::Unverifiable(e.into()))
+    }
+
+    #[tracing::instrument(skip_all, fields(gateway_ref = %gateway_ref))]
+    async fn fetch_payment(&self, gateway_ref: &str) -> Result<GatewayReport, GatewayError> {
+        if !valid_id(gateway_ref, "pi_") {
+            return Err(GatewayError::Rejected(format!(
+                "{gateway_ref:?} n'est pas un paiement Stancer"
+            )));
+        }
+        let intent: StancerIntent = read_json(self.get_intent(gateway_ref).await?).await?;
+        self.report(intent).await
+    }
+
+    /// Stancer has no idempotency key on refunds; obole's own refund row guards retries.
+    #[tracing::instrument(skip_all, fields(payment_id = %request.payment_id))]
+    async fn refund(&self, request: &RefundRequest) -> Result<RefundOutcome, GatewayError> {
+        if request.amount.cents() < MINIMUM_REFUND_CENTS {
+            return Err(GatewayError::Rejected(format!(
+                "Stancer ne rembourse pas moins de {} par remboursement",
+                Money::from_cents(MINIMUM_REFUND_CENTS)
+            )));
+        }
+        if !valid_id(&request.gateway_ref, "pi_") {
+            return Err(GatewayError::Rejected("paiement Stancer inconnu".into()));
+        }
+        let intent: StancerIntent = read_json(self.get_intent(&request.gateway_ref).await?).await?;
+        let Some(payment) = intent.payment.filter(|p| valid_id(p, "paym_")) else {
+            return Err(GatewayError::Rejected(
+                "ce paiement Stancer n'a pas été payé".into(),
+            ));
+        };
+        let response = self
+            .send(
+                self.http
+                    .post(self.url("refunds/"))
+                    .json(&StancerCreateRefund {
+                        payment: &payment,
+                        amount: request.amount.cents(),
+                    }),
+            )
+            .await?;
+        let refund: StancerRefund = read_json(response).await?;
+        if refund.amount < 0 {
+            return Err(GatewayError::Unavailable(anyhow::anyhow!(
+                "Stancer reported a negative refund"
+            )));
+        }
+        Ok(RefundOutcome {
+            refund_id: refund.id,
+            amount: Money::from_cents(refund.amount),
+            status: refund.status.into(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_well_formed_ids_reach_a_url() {
+        assert!(valid_id("pi_7UhSN1zuXS", "pi_"));
+        for bad in ["pi_", "paym_abc", "pi_../refunds", "pi_a?b", "pi_a/b", ""] {
+            assert!(!valid_id(bad, "pi_"), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_key_prefix_decides_the_mode() {
+        let mut settings = Settings::default();
+        let gateway = StancerGateway::new(&settings, "http://x", reqwest::Client::new());
+        assert!(gateway.test_mode());
+        assert_eq!(gateway.api_base, LIVE_API_BASE);
+        settings.stancer.secret_key = SecretString::from("sprod_abc");
+        let gateway = StancerGateway::new(&settings, "http://x", reqwest::Client::new());
+        assert!(!gateway.test_mode());
+        settings.stancer.emulator = true;
+        let gateway = StancerGateway::new(&settings, "http://x/", reqwest::Client::new());
+        assert_eq!(
+            gateway.url("payment_intents/"),
+            "http://x/sandbox/stancer/v2/payment_intents/"
+        );
+    }
+}
