@@ -13,6 +13,7 @@ mod login;
 mod mollie;
 mod notifications;
 mod pay;
+mod paypal;
 mod payplug;
 mod stripe;
 mod writer;

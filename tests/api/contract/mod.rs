@@ -7,6 +7,7 @@
 
 pub mod helloasso;
 mod mollie;
+mod paypal;
 mod payplug;
 mod sandbox;
 mod stripe;
@@ -572,3 +573,4 @@ contract_tests!(payplug_contract, super::payplug::PayPlugDriver);
 contract_tests!(mollie_contract, super::mollie::MollieDriver);
 contract_tests!(helloasso_contract, super::helloasso::HelloAssoDriver);
 contract_tests!(stripe_contract, super::stripe::StripeDriver);
+contract_tests!(paypal_contract, super::paypal::PayPalDriver);
