@@ -171,8 +171,9 @@ async fn an_approved_order_is_captured_on_the_members_return_with_the_fee_on_627
     let browser = app.logged_in(MEMBER).await;
     let (id, order_id, _) = start(&app, &browser, "30").await;
     approve_quietly(&app, &order_id).await;
-    // Approved is not paid: nothing happens until someone captures.
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // Approved is not paid: nothing happens until someone captures. The payment page asks
+    // the gateway again once the payment has been quiet for 4 seconds.
+    tokio::time::sleep(std::time::Duration::from_millis(4_500)).await;
     assert_eq!(app.payment_status(&id).await, "pending");
     assert_eq!(inspect(&app, &order_id).await["order"]["status"], "APPROVED");
     let page = browser
