@@ -24,7 +24,10 @@ pub fn configure(settings: &mut Settings) {
 /// events sent about it and its IPN history.
 pub async fn inspect(app: &TestApp, order_id: &str) -> Value {
     reqwest::Client::new()
-        .get(format!("{}/sandbox/_control/paypal/{order_id}", app.address))
+        .get(format!(
+            "{}/sandbox/_control/paypal/{order_id}",
+            app.address
+        ))
         .send()
         .await
         .expect("PayPal emulator")
@@ -84,8 +87,14 @@ pub async fn forged_capture_event(app: &TestApp, order_id: &str) -> Notification
     (
         vec![
             ("Content-Type".into(), "application/json".into()),
-            ("PAYPAL-TRANSMISSION-ID".into(), uuid::Uuid::new_v4().to_string()),
-            ("PAYPAL-TRANSMISSION-TIME".into(), "2026-01-01T00:00:00Z".into()),
+            (
+                "PAYPAL-TRANSMISSION-ID".into(),
+                uuid::Uuid::new_v4().to_string(),
+            ),
+            (
+                "PAYPAL-TRANSMISSION-TIME".into(),
+                "2026-01-01T00:00:00Z".into(),
+            ),
             ("PAYPAL-TRANSMISSION-SIG".into(), "Zm9yZ2Vk".into()),
             (
                 "PAYPAL-CERT-URL".into(),
@@ -118,7 +127,10 @@ async fn start(app: &TestApp, browser: &Browser, amount: &str) -> (String, Strin
 /// The payer approves at PayPal; every notification about the order is lost.
 async fn approve_quietly(app: &TestApp, order_id: &str) {
     let response = reqwest::Client::new()
-        .post(format!("{}/sandbox/_control/paypal/{order_id}", app.address))
+        .post(format!(
+            "{}/sandbox/_control/paypal/{order_id}",
+            app.address
+        ))
         .json(&json!({"status": "paid", "notify": false}))
         .send()
         .await
@@ -138,7 +150,10 @@ async fn token(app: &TestApp) -> String {
         .json()
         .await
         .unwrap();
-    answer["access_token"].as_str().expect("a token").to_string()
+    answer["access_token"]
+        .as_str()
+        .expect("a token")
+        .to_string()
 }
 
 async fn api_post(app: &TestApp, token: &str, path: &str, body: Value) -> (u16, Value) {
@@ -175,7 +190,10 @@ async fn an_approved_order_is_captured_on_the_members_return_with_the_fee_on_627
     // the gateway again once the payment has been quiet for 4 seconds.
     tokio::time::sleep(std::time::Duration::from_millis(4_500)).await;
     assert_eq!(app.payment_status(&id).await, "pending");
-    assert_eq!(inspect(&app, &order_id).await["order"]["status"], "APPROVED");
+    assert_eq!(
+        inspect(&app, &order_id).await["order"]["status"],
+        "APPROVED"
+    );
     let page = browser
         .get_following(&format!(
             "/payments/{id}/return?token={order_id}&PayerID=PAYER1"
@@ -221,9 +239,12 @@ async fn a_webhook_paypal_does_not_verify_is_refused_and_changes_nothing() {
     approve_quietly(&app, &order_id).await;
     let (headers, body) = last_event(&app, &order_id).await;
     // The same event re-serialised differently is not what PayPal signed.
-    let reordered = serde_json::to_vec_pretty(&serde_json::from_slice::<Value>(&body).unwrap())
-        .unwrap();
-    assert_eq!(send(&app, "paypal", (headers.clone(), reordered)).await, 401);
+    let reordered =
+        serde_json::to_vec_pretty(&serde_json::from_slice::<Value>(&body).unwrap()).unwrap();
+    assert_eq!(
+        send(&app, "paypal", (headers.clone(), reordered)).await,
+        401
+    );
     // The right body with another transmission's signature.
     let mut wrong_sig = headers.clone();
     for (name, value) in wrong_sig.iter_mut() {
@@ -237,7 +258,10 @@ async fn a_webhook_paypal_does_not_verify_is_refused_and_changes_nothing() {
     assert_eq!(send(&app, "paypal", (bare, body.clone())).await, 401);
     // Nothing was believed: not even a capture was attempted.
     assert_eq!(app.payment_status(&id).await, "pending");
-    assert_eq!(inspect(&app, &order_id).await["order"]["status"], "APPROVED");
+    assert_eq!(
+        inspect(&app, &order_id).await["order"]["status"],
+        "APPROVED"
+    );
     assert_eq!(app.postings_for(&id).await, (0, 0));
     // The genuine one is believed.
     assert_eq!(send(&app, "paypal", (headers, body)).await, 200);
@@ -478,7 +502,10 @@ async fn the_emulator_refuses_what_paypal_refuses() {
     let (status, error) = api_post(
         &app,
         &token,
-        &format!("v2/checkout/orders/{}/capture", order["id"].as_str().unwrap()),
+        &format!(
+            "v2/checkout/orders/{}/capture",
+            order["id"].as_str().unwrap()
+        ),
         json!({}),
     )
     .await;

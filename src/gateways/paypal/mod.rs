@@ -23,10 +23,9 @@ use super::{
 };
 use crate::config::Settings;
 use transformers::{
-    PayPalCapture, PayPalCreateOrder, PayPalError, PayPalEvent, PayPalExperienceContext,
-    PayPalIpn, PayPalMoney, PayPalOrder, PayPalPaymentSource, PayPalPurchaseUnitRequest,
-    PayPalRefund, PayPalRefundRequest, PayPalToken, PayPalVerifyRequest, PayPalVerifyResponse,
-    PayPalWallet,
+    PayPalCapture, PayPalCreateOrder, PayPalError, PayPalEvent, PayPalExperienceContext, PayPalIpn,
+    PayPalMoney, PayPalOrder, PayPalPaymentSource, PayPalPurchaseUnitRequest, PayPalRefund,
+    PayPalRefundRequest, PayPalToken, PayPalVerifyRequest, PayPalVerifyResponse, PayPalWallet,
 };
 
 pub use transformers::parse_value;
@@ -96,7 +95,10 @@ impl PayPalGateway {
             (None, false) if paypal.live => LIVE_API_BASE.to_string(),
             (None, false) => SANDBOX_API_BASE.to_string(),
         };
-        let ipn_url = match (&paypal.ipn_url, paypal.emulator || paypal.api_base.is_some()) {
+        let ipn_url = match (
+            &paypal.ipn_url,
+            paypal.emulator || paypal.api_base.is_some(),
+        ) {
             (Some(url), _) => url.clone(),
             (None, true) => format!("{api_base}/cgi-bin/webscr"),
             (None, false) if paypal.live => LIVE_IPN_URL.to_string(),
@@ -176,11 +178,8 @@ impl PayPalGateway {
     }
 
     async fn get_order(&self, id: &str) -> Result<reqwest::Response, GatewayError> {
-        self.send(|| {
-            self.http
-                .get(self.url(&format!("v2/checkout/orders/{id}")))
-        })
-        .await
+        self.send(|| self.http.get(self.url(&format!("v2/checkout/orders/{id}"))))
+            .await
     }
 
     /// Captures an approved order; the request id makes a second capture (the return and a

@@ -44,7 +44,12 @@ pub fn parse_value(value: &str) -> Result<Money, String> {
     let units: i64 = units.parse().map_err(|_| format!("amount {value:?}"))?;
     let cents: i64 = match cents.len() {
         0 => 0,
-        1 => cents.parse::<i64>().map_err(|_| format!("amount {value:?}"))? * 10,
+        1 => {
+            cents
+                .parse::<i64>()
+                .map_err(|_| format!("amount {value:?}"))?
+                * 10
+        }
         _ => cents.parse().map_err(|_| format!("amount {value:?}"))?,
     };
     units
@@ -455,7 +460,9 @@ mod tests {
         assert_eq!(parse_value("0.07"), Ok(Money::from_cents(7)));
         assert_eq!(parse_value("12.5"), Ok(Money::from_cents(1250)));
         assert_eq!(parse_value("42"), Ok(Money::from_cents(4200)));
-        for bad in ["", "30.", ".5", "30,00", "30.001", "-1.00", "1e3", " 3.00", "3.0a"] {
+        for bad in [
+            "", "30.", ".5", "30,00", "30.001", "-1.00", "1e3", " 3.00", "3.0a",
+        ] {
             assert!(parse_value(bad).is_err(), "{bad:?}");
         }
         assert_eq!(
@@ -467,15 +474,27 @@ mod tests {
     #[test]
     fn an_order_is_paid_only_by_a_settled_capture() {
         assert_eq!(status_of(O::Created, &[]), PaymentStatus::Pending);
-        assert_eq!(status_of(O::PayerActionRequired, &[]), PaymentStatus::Pending);
+        assert_eq!(
+            status_of(O::PayerActionRequired, &[]),
+            PaymentStatus::Pending
+        );
         assert_eq!(status_of(O::Approved, &[]), PaymentStatus::Pending);
         assert_eq!(status_of(O::Saved, &[]), PaymentStatus::Pending);
         assert_eq!(status_of(O::Unknown, &[]), PaymentStatus::Pending);
         assert_eq!(status_of(O::Voided, &[]), PaymentStatus::Cancelled);
         assert_eq!(status_of(O::Completed, &[]), PaymentStatus::Pending);
-        assert_eq!(status_of(O::Completed, &[C::Pending]), PaymentStatus::Pending);
-        assert_eq!(status_of(O::Completed, &[C::Unknown]), PaymentStatus::Pending);
-        assert_eq!(status_of(O::Completed, &[C::Declined]), PaymentStatus::Failed);
+        assert_eq!(
+            status_of(O::Completed, &[C::Pending]),
+            PaymentStatus::Pending
+        );
+        assert_eq!(
+            status_of(O::Completed, &[C::Unknown]),
+            PaymentStatus::Pending
+        );
+        assert_eq!(
+            status_of(O::Completed, &[C::Declined]),
+            PaymentStatus::Failed
+        );
         assert_eq!(status_of(O::Completed, &[C::Failed]), PaymentStatus::Failed);
         for settled in [C::Completed, C::PartiallyRefunded, C::Refunded] {
             assert_eq!(status_of(O::Completed, &[settled]), PaymentStatus::Paid);
@@ -484,10 +503,9 @@ mod tests {
 
     #[test]
     fn unknown_statuses_parse_as_unknown() {
-        let order: PayPalOrder = serde_json::from_str(
-            r#"{"id":"5O1","status":"SOMETHING_NEW","purchase_units":[]}"#,
-        )
-        .unwrap();
+        let order: PayPalOrder =
+            serde_json::from_str(r#"{"id":"5O1","status":"SOMETHING_NEW","purchase_units":[]}"#)
+                .unwrap();
         assert_eq!(order.status, O::Unknown);
     }
 

@@ -10,8 +10,7 @@ use serde_json::{Value, json};
 
 use super::wire::{self, PayPalProblem};
 use super::{
-    EmulatedCapture, EmulatedOrder, EmulatedRefund, Emulator, TOKEN_LIFETIME, fee_for, new_id,
-    now,
+    EmulatedCapture, EmulatedOrder, EmulatedRefund, Emulator, TOKEN_LIFETIME, fee_for, new_id, now,
 };
 
 fn request_id(request: &HttpRequest) -> Option<String> {
@@ -32,8 +31,7 @@ fn is_json(request: &HttpRequest) -> bool {
 }
 
 fn oauth_error(status: StatusCode, error: &str, description: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .json(json!({"error": error, "error_description": description}))
+    HttpResponse::build(status).json(json!({"error": error, "error_description": description}))
 }
 
 /// `POST /v1/oauth2/token`: HTTP Basic client id and secret, `grant_type=client_credentials`.
@@ -73,7 +71,10 @@ pub async fn token(
     }
     let access_token = format!(
         "A21AA{}",
-        uuid::Uuid::new_v4().simple().to_string().to_ascii_uppercase()
+        uuid::Uuid::new_v4()
+            .simple()
+            .to_string()
+            .to_ascii_uppercase()
     );
     if let Ok(mut tokens) = emulator.tokens.lock() {
         tokens.insert(

@@ -301,7 +301,8 @@ impl Emulator {
                 "name": {"given_name": "Jeanne", "surname": "Martin"},
                 "email_address": "payeur@exemple.org",
             });
-            body["payment_source"] = json!({"paypal": {"account_id": payer_id, "account_status": "VERIFIED"}});
+            body["payment_source"] =
+                json!({"paypal": {"account_id": payer_id, "account_status": "VERIFIED"}});
         }
         body
     }
@@ -382,7 +383,10 @@ impl Emulator {
         );
         let transmission_sig = {
             use base64::Engine;
-            let mac = common::hmac_sha256_hex(self.client_secret.expose_secret().as_bytes(), message.as_bytes());
+            let mac = common::hmac_sha256_hex(
+                self.client_secret.expose_secret().as_bytes(),
+                message.as_bytes(),
+            );
             base64::engine::general_purpose::STANDARD.encode(mac)
         };
         let sent = SentEvent {
@@ -443,56 +447,71 @@ impl Emulator {
 fn event_headers(sent: &SentEvent) -> Vec<(String, String)> {
     vec![
         ("Content-Type".into(), "application/json".into()),
-        ("PAYPAL-TRANSMISSION-ID".into(), sent.transmission_id.clone()),
-        ("PAYPAL-TRANSMISSION-TIME".into(), sent.transmission_time.clone()),
-        ("PAYPAL-TRANSMISSION-SIG".into(), sent.transmission_sig.clone()),
+        (
+            "PAYPAL-TRANSMISSION-ID".into(),
+            sent.transmission_id.clone(),
+        ),
+        (
+            "PAYPAL-TRANSMISSION-TIME".into(),
+            sent.transmission_time.clone(),
+        ),
+        (
+            "PAYPAL-TRANSMISSION-SIG".into(),
+            sent.transmission_sig.clone(),
+        ),
         ("PAYPAL-CERT-URL".into(), sent.cert_url.clone()),
         ("PAYPAL-AUTH-ALGO".into(), "SHA256withRSA".into()),
     ]
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/sandbox/paypal/v1/oauth2/token", web::post().to(api::token))
-        .route(
-            "/sandbox/paypal/v2/checkout/orders",
-            web::post().to(api::create_order),
-        )
-        .route(
-            "/sandbox/paypal/v2/checkout/orders/{id}",
-            web::get().to(api::get_order),
-        )
-        .route(
-            "/sandbox/paypal/v2/checkout/orders/{id}/capture",
-            web::post().to(api::capture_order),
-        )
-        .route(
-            "/sandbox/paypal/v2/payments/captures/{id}",
-            web::get().to(api::get_capture),
-        )
-        .route(
-            "/sandbox/paypal/v2/payments/captures/{id}/refund",
-            web::post().to(api::refund_capture),
-        )
-        .route(
-            "/sandbox/paypal/v2/payments/refunds/{id}",
-            web::get().to(api::get_refund),
-        )
-        .route(
-            "/sandbox/paypal/v1/notifications/verify-webhook-signature",
-            web::post().to(api::verify_webhook_signature),
-        )
-        .route(
-            "/sandbox/paypal/cgi-bin/webscr",
-            web::post().to(api::notify_validate),
-        )
-        .route("/sandbox/paypal/checkoutnow", web::get().to(hosted::page))
-        .route("/sandbox/paypal/checkoutnow", web::post().to(hosted::action))
-        .route(
-            "/sandbox/_control/paypal/{id}",
-            web::post().to(hosted::control),
-        )
-        .route(
-            "/sandbox/_control/paypal/{id}",
-            web::get().to(hosted::inspect),
-        );
+    cfg.route(
+        "/sandbox/paypal/v1/oauth2/token",
+        web::post().to(api::token),
+    )
+    .route(
+        "/sandbox/paypal/v2/checkout/orders",
+        web::post().to(api::create_order),
+    )
+    .route(
+        "/sandbox/paypal/v2/checkout/orders/{id}",
+        web::get().to(api::get_order),
+    )
+    .route(
+        "/sandbox/paypal/v2/checkout/orders/{id}/capture",
+        web::post().to(api::capture_order),
+    )
+    .route(
+        "/sandbox/paypal/v2/payments/captures/{id}",
+        web::get().to(api::get_capture),
+    )
+    .route(
+        "/sandbox/paypal/v2/payments/captures/{id}/refund",
+        web::post().to(api::refund_capture),
+    )
+    .route(
+        "/sandbox/paypal/v2/payments/refunds/{id}",
+        web::get().to(api::get_refund),
+    )
+    .route(
+        "/sandbox/paypal/v1/notifications/verify-webhook-signature",
+        web::post().to(api::verify_webhook_signature),
+    )
+    .route(
+        "/sandbox/paypal/cgi-bin/webscr",
+        web::post().to(api::notify_validate),
+    )
+    .route("/sandbox/paypal/checkoutnow", web::get().to(hosted::page))
+    .route(
+        "/sandbox/paypal/checkoutnow",
+        web::post().to(hosted::action),
+    )
+    .route(
+        "/sandbox/_control/paypal/{id}",
+        web::post().to(hosted::control),
+    )
+    .route(
+        "/sandbox/_control/paypal/{id}",
+        web::get().to(hosted::inspect),
+    );
 }

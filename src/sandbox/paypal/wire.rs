@@ -335,7 +335,12 @@ pub fn order_request(body: &[u8]) -> Result<OrderRequest, PayPalProblem> {
     };
     let empty = Map::new();
     let context = context.unwrap_or(&empty);
-    one_of(context, "user_action", context_path, &["CONTINUE", "PAY_NOW"])?;
+    one_of(
+        context,
+        "user_action",
+        context_path,
+        &["CONTINUE", "PAY_NOW"],
+    )?;
     one_of(
         context,
         "shipping_preference",
@@ -404,7 +409,10 @@ pub fn refund_request(body: &[u8]) -> Result<RefundRequest, PayPalProblem> {
     }
     let value: Value = serde_json::from_slice(body).map_err(|_| PayPalProblem::malformed_json())?;
     let root = object(&value, "")?;
-    let amount = root.get("amount").map(|a| money(a, "/amount")).transpose()?;
+    let amount = root
+        .get("amount")
+        .map(|a| money(a, "/amount"))
+        .transpose()?;
     let invoice_id = string_field(root, "invoice_id", "", 127)?.map(str::to_string);
     string_field(root, "custom_id", "", 127)?;
     string_field(root, "note_to_payer", "", 255)?;

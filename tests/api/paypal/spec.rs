@@ -138,7 +138,9 @@ fn declared(spec: &Value, schema: &Value, into: &mut Map<String, Value>) -> bool
     let schema = resolve(spec, schema);
     if schema.get("oneOf").is_some()
         || schema.get("anyOf").is_some()
-        || schema.get("additionalProperties").is_some_and(|a| a != false)
+        || schema
+            .get("additionalProperties")
+            .is_some_and(|a| a != false)
     {
         return false;
     }
@@ -201,10 +203,16 @@ fn validate_part(
         (Some("number"), Value::Number(_)) => {}
         (Some("boolean"), Value::Bool(_)) => {}
         (Some("array"), Value::Array(items)) => {
-            if schema["minItems"].as_u64().is_some_and(|m| (items.len() as u64) < m) {
+            if schema["minItems"]
+                .as_u64()
+                .is_some_and(|m| (items.len() as u64) < m)
+            {
                 errors.push(format!("{path}: fewer than minItems"));
             }
-            if schema["maxItems"].as_u64().is_some_and(|m| (items.len() as u64) > m) {
+            if schema["maxItems"]
+                .as_u64()
+                .is_some_and(|m| (items.len() as u64) > m)
+            {
                 errors.push(format!("{path}: more than maxItems"));
             }
             for (i, item) in items.iter().enumerate() {
@@ -219,8 +227,7 @@ fn validate_part(
                 }
             }
             let mut properties = Map::new();
-            let closed =
-                whole && declared(spec, schema, &mut properties) && !properties.is_empty();
+            let closed = whole && declared(spec, schema, &mut properties) && !properties.is_empty();
             if !whole {
                 declared(spec, schema, &mut properties);
             }
@@ -322,11 +329,18 @@ async fn obole_s_requests_fit_paypal_s_specs() {
         })
         .await
         .expect("refunded");
-    let event = br#"{"id":"WH-1","event_type":"CHECKOUT.ORDER.APPROVED","resource":{"id":"ORDER1"}}"#;
+    let event =
+        br#"{"id":"WH-1","event_type":"CHECKOUT.ORDER.APPROVED","resource":{"id":"ORDER1"}}"#;
     let headers: Vec<(String, String)> = [
         ("PAYPAL-AUTH-ALGO", "SHA256withRSA"),
-        ("PAYPAL-CERT-URL", "https://api.paypal.com/v1/notifications/certs/CERT-1"),
-        ("PAYPAL-TRANSMISSION-ID", "b8a5a3e0-1f2c-11e5-8f6c-0b4a1a2b3c4d"),
+        (
+            "PAYPAL-CERT-URL",
+            "https://api.paypal.com/v1/notifications/certs/CERT-1",
+        ),
+        (
+            "PAYPAL-TRANSMISSION-ID",
+            "b8a5a3e0-1f2c-11e5-8f6c-0b4a1a2b3c4d",
+        ),
         ("PAYPAL-TRANSMISSION-SIG", "c2lnbmF0dXJl"),
         ("PAYPAL-TRANSMISSION-TIME", "2026-01-01T00:00:00Z"),
     ]
@@ -353,23 +367,37 @@ async fn obole_s_requests_fit_paypal_s_specs() {
             p if p.starts_with("/v2/payments/") => &payments,
             p if p.starts_with("/v1/notifications/") => &webhooks,
             "/v1/oauth2/token" => {
-                assert!(header(request, "authorization").unwrap().starts_with("Basic "));
+                assert!(
+                    header(request, "authorization")
+                        .unwrap()
+                        .starts_with("Basic ")
+                );
                 assert_eq!(request.body, "grant_type=client_credentials");
                 continue;
             }
             other => panic!("unexpected request to {other}"),
         };
         assert!(
-            header(request, "authorization").unwrap().starts_with("Bearer "),
+            header(request, "authorization")
+                .unwrap()
+                .starts_with("Bearer "),
             "{request:?}"
         );
         let errors = check(spec, request);
-        assert!(errors.is_empty(), "{} {}: {errors:?}", request.method, request.path);
+        assert!(
+            errors.is_empty(),
+            "{} {}: {errors:?}",
+            request.method,
+            request.path
+        );
         checked += 1;
     }
     assert_eq!(checked, 7, "{seen:?}");
     // One token for all calls: it is cached.
-    assert_eq!(seen.iter().filter(|r| r.path == "/v1/oauth2/token").count(), 1);
+    assert_eq!(
+        seen.iter().filter(|r| r.path == "/v1/oauth2/token").count(),
+        1
+    );
     let by_path = |path: &str| seen.iter().find(|r| r.path == path).unwrap();
     let create = by_path("/v2/checkout/orders");
     assert_eq!(header(create, "paypal-request-id"), Some("p1"));
@@ -387,7 +415,10 @@ async fn obole_s_requests_fit_paypal_s_specs() {
     let refund = by_path("/v2/payments/captures/CAPTURE1/refund");
     assert_eq!(header(refund, "paypal-request-id"), Some("refund-1"));
     let body: Value = serde_json::from_str(&refund.body).unwrap();
-    assert_eq!(body["amount"], json!({"currency_code": "EUR", "value": "12.50"}));
+    assert_eq!(
+        body["amount"],
+        json!({"currency_code": "EUR", "value": "12.50"})
+    );
     let verify = by_path("/v1/notifications/verify-webhook-signature");
     let body: Value = serde_json::from_str(&verify.body).unwrap();
     assert_eq!(body["webhook_id"], settings.paypal.webhook_id);
