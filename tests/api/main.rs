@@ -14,6 +14,7 @@ mod mail;
 mod mollie;
 mod notifications;
 mod pay;
+mod paypal;
 mod payplug;
 mod payzen;
 mod stancer;

@@ -7,6 +7,7 @@
 
 pub mod helloasso;
 mod mollie;
+mod paypal;
 mod payplug;
 mod payzen;
 mod sandbox;
@@ -576,3 +577,4 @@ contract_tests!(helloasso_contract, super::helloasso::HelloAssoDriver);
 contract_tests!(stripe_contract, super::stripe::StripeDriver);
 contract_tests!(payzen_contract, super::payzen::PayZenDriver);
 contract_tests!(stancer_contract, super::stancer::StancerDriver);
+contract_tests!(paypal_contract, super::paypal::PayPalDriver);
