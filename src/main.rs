@@ -136,7 +136,16 @@ async fn main() -> anyhow::Result<()> {
     }
 }
 
-const DEMO_GATEWAYS: [&str; 5] = ["sandbox", "helloasso", "stripe", "mollie", "payplug"];
+const DEMO_GATEWAYS: [&str; 8] = [
+    "sandbox",
+    "helloasso",
+    "stripe",
+    "paypal",
+    "mollie",
+    "payplug",
+    "payzen",
+    "stancer",
+];
 
 /// The demo offers every gateway, each backed by its emulator served by this very process,
 /// and payment in several times where a gateway allows it — unless configured otherwise.
@@ -148,6 +157,9 @@ fn demo_settings(mut settings: Settings) -> Settings {
     settings.stripe.emulator = true;
     settings.mollie.emulator = true;
     settings.payplug.emulator = true;
+    settings.paypal.emulator = true;
+    settings.payzen.emulator = true;
+    settings.stancer.emulator = true;
     if std::env::var_os("OBOLE_INSTALLMENTS_MAX_TERMS").is_none() {
         settings.installments_max_terms = 4;
     }

@@ -423,5 +423,5 @@ async fn the_gateway_return_accepts_a_cross_site_post_and_leads_to_the_payment_p
     let odd = stranger
         .get("/payments/x%3Cy/return?retour=%3Cscript%3E")
         .await;
-    assert_eq!(odd.location.as_deref(), Some("/payments/xy"));
+    assert_eq!(odd.location.as_deref(), Some("/payments/xy?retour=ok"));
 }

@@ -18,6 +18,7 @@ use crate::web::{AppError, AppState, CurrentUser, Layout, render};
 #[template(path = "member/payment.html")]
 struct PaymentView {
     layout: Layout,
+    id: String,
     waiting: bool,
     headline: &'static str,
     detail: String,
@@ -59,8 +60,12 @@ pub async fn show(
     let quiet_since = db::format_timestamp(
         time::OffsetDateTime::now_utc() - time::Duration::seconds(RECHECK_AFTER_SECS),
     );
+    // Coming back from the gateway (`retour=ok`) asks at once: gateways without notifications
+    // (Stancer) or that capture on return (PayPal) then confirm on the first page. The page's
+    // own refresh drops the hint, so it asks at most every few seconds.
+    let just_back = hint.retour.as_deref() == Some("ok");
     if payment.status.is_open()
-        && payment.updated_at <= quiet_since
+        && (just_back || payment.updated_at <= quiet_since)
         && let Some(gateway) = state.gateways.get(&payment.gateway)
         && payments::refresh_from_gateway(
             &state.pool,
@@ -125,6 +130,7 @@ pub async fn show(
     };
     let view = PaymentView {
         layout: current.layout(&state),
+        id: payment.id.clone(),
         waiting: payment.status.is_open() && gave_up.is_none(),
         headline,
         detail,
@@ -162,7 +168,7 @@ pub async fn gateway_return(id: web::Path<String>, hint: web::Query<ReturnHint>)
         .collect();
     let location = match hint.retour.as_deref() {
         Some(retour @ ("abandon" | "erreur")) => format!("/payments/{id}?retour={retour}"),
-        _ => format!("/payments/{id}"),
+        _ => format!("/payments/{id}?retour=ok"),
     };
     HttpResponse::SeeOther()
         .insert_header(("Location", location))
