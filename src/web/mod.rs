@@ -56,6 +56,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(admin::exports::journal),
         )
         .route("/admin/gateways", web::get().to(admin::gateways))
+        .route("/admin/audit", web::get().to(admin::audit_log))
         .route("/admin/charges", web::get().to(admin::charges::form))
         .route("/admin/charges", web::post().to(admin::charges::apply))
         .route("/admin/members/{id}", web::get().to(admin::members::show))

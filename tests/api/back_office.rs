@@ -212,3 +212,28 @@ async fn members_cannot_add_charges() {
         403
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managers_actions_are_in_the_audit_log_with_who_and_what() {
+    let app = spawn_app().await;
+    let member = app.logged_in(MEMBER).await;
+    let (id, hosted) = member.start_payment(&app, "20").await;
+    member.post_form(&hosted, &[("action", "pay")]).await;
+    app.wait_for_status(&id, "paid").await;
+    let manager = app.logged_in(MANAGER).await;
+    let token = manager.get(&format!("/admin/payments/{id}")).await.csrf();
+    let refund = manager
+        .post_form(
+            &format!("/admin/payments/{id}/refund"),
+            &[("amount", "5"), ("csrf_token", &token)],
+        )
+        .await;
+    assert_eq!(refund.status, 303);
+    let page = manager.get("/admin/audit").await;
+    assert_eq!(page.status, 200);
+    let log = page.text_of("audit").unwrap();
+    assert!(log.contains("payment.refund"), "{log}");
+    assert!(log.contains(MANAGER.0), "{log}");
+    assert!(log.contains("\"amount_cents\":500"), "{log}");
+    assert_eq!(member.get("/admin/audit").await.status, 403);
+}

@@ -75,3 +75,22 @@ pub async fn ledger(
     };
     Ok(render(StatusCode::OK, &view))
 }
+
+#[derive(Template)]
+#[template(path = "admin/audit.html")]
+struct AuditView {
+    layout: Layout,
+    entries: Vec<crate::audit::AuditEntry>,
+}
+
+/// Who did what in the back office, newest first.
+pub async fn audit_log(
+    state: web::Data<AppState>,
+    ManagerUser(current): ManagerUser,
+) -> Result<HttpResponse, AppError> {
+    let view = AuditView {
+        layout: current.layout(&state),
+        entries: crate::audit::recent(&state.pool, 500).await?,
+    };
+    Ok(render(StatusCode::OK, &view))
+}

@@ -6,6 +6,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::accounts;
+use crate::audit;
 use crate::domain::{Money, PaymentStatus};
 use crate::gateways::{Capabilities, GatewayError, RefundStatus};
 use crate::notifications::{self, StoredNotification};
@@ -127,6 +128,18 @@ pub async fn refund(
     {
         Ok(status) => {
             tracing::info!(payment_id = %payment.id, by = %current.user.id, amount = amount.cents(), "refund requested");
+            audit::record(
+                &state.pool,
+                &current.user.id,
+                "payment.refund",
+                &format!("payment:{}", payment.id),
+                Some(serde_json::json!({ "status": payment.status.as_str() })),
+                Some(serde_json::json!({
+                    "amount_cents": amount.cents(),
+                    "gateway_answer": format!("{status:?}"),
+                })),
+            )
+            .await?;
             current.session.set_flash(
                 "info",
                 &match status {
@@ -184,6 +197,15 @@ pub async fn cancel(
     let outcome = payments::request_cancel(&state.pool, gateway.as_ref(), &payment.id).await;
     let (status, message) = match outcome {
         Ok(()) => {
+            audit::record(
+                &state.pool,
+                &current.user.id,
+                "payment.cancel",
+                &format!("payment:{}", payment.id),
+                Some(serde_json::json!({ "status": payment.status.as_str() })),
+                Some(serde_json::json!({ "status": "cancelled" })),
+            )
+            .await?;
             current
                 .session
                 .set_flash("info", "Demande de paiement annulée.");
