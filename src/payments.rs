@@ -962,3 +962,22 @@ pub async fn list_refunds(pool: &Pool, payment_id: &str) -> anyhow::Result<Vec<R
         })
         .collect()
 }
+
+/// Paid attempts with a refund still waiting for the gateway's word, asked before `cutoff`.
+pub async fn list_with_refunds_pending(
+    pool: &Pool,
+    cutoff: &str,
+    limit: i64,
+) -> anyhow::Result<Vec<Payment>> {
+    let rows = sqlx::query(AssertSqlSafe(format!(
+        "SELECT {COLUMNS} FROM payments WHERE id IN \
+         (SELECT payment_id FROM refunds WHERE status IN ('requested', 'pending') AND created_at < $1) \
+         ORDER BY created_at LIMIT $2"
+    )))
+    .bind(cutoff)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .context("could not list refunds in progress")?;
+    rows.iter().map(from_row).collect()
+}

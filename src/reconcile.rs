@@ -83,6 +83,41 @@ pub async fn run_once(
             counts.expired += 1;
         }
     }
+    // Refunds the gateway has not confirmed yet: its answer now posts them (once).
+    let refunding = payments::list_with_refunds_pending(
+        pool,
+        &cutoff(settings.reconcile.pending_after_secs),
+        settings.reconcile.batch,
+    )
+    .await?;
+    for payment in refunding {
+        let (Some(gateway), Some(gateway_ref)) = (
+            gateways.get(&payment.gateway),
+            payment.gateway_ref.as_deref(),
+        ) else {
+            continue;
+        };
+        counts.checked += 1;
+        match gateway.fetch_payment(gateway_ref).await {
+            Ok(report) => {
+                if let Applied::Posted { .. } = payments::apply_report(
+                    pool,
+                    &settings.accounts,
+                    gateway.id(),
+                    gateway.display_name(),
+                    &report,
+                )
+                .await?
+                {
+                    counts.posted += 1;
+                }
+            }
+            Err(error) => {
+                counts.errors += 1;
+                tracing::warn!(payment_id = %payment.id, error = ?error, "sweep could not ask about a refund");
+            }
+        }
+    }
     Ok(counts)
 }
 

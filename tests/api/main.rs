@@ -19,4 +19,5 @@ mod payplug;
 mod payzen;
 mod stancer;
 mod stripe;
+mod sweep;
 mod writer;

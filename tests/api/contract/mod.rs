@@ -6,7 +6,7 @@
 //! `contract_tests!` line below.
 
 pub mod helloasso;
-mod mollie;
+pub mod mollie;
 mod paypal;
 mod payplug;
 mod payzen;
