@@ -15,11 +15,16 @@ pub struct DemoLogin {
     pub password: &'static str,
 }
 
-pub const LOGINS: [DemoLogin; 3] = [
+pub const LOGINS: [DemoLogin; 4] = [
     DemoLogin {
-        role: "trésorier",
+        role: "trésorière (admin)",
         email: "tresorier@exemple.org",
         password: "tresorier-demo",
+    },
+    DemoLogin {
+        role: "secrétaire (gestion)",
+        email: "secretaire@exemple.org",
+        password: "secretaire-demo",
     },
     DemoLogin {
         role: "membre",
@@ -36,10 +41,11 @@ pub const LOGINS: [DemoLogin; 3] = [
 const SEASON: &str = "2026-2027";
 
 pub async fn seed(pool: &Pool, accounts: &ChartOfAccounts) -> anyhow::Result<()> {
-    let people: [(&DemoLogin, Role, &str, &str); 3] = [
-        (&LOGINS[0], Role::Manager, "Claire", "Trésor"),
-        (&LOGINS[1], Role::Member, "Camille", "Martin"),
-        (&LOGINS[2], Role::Member, "Louis", "Bernard"),
+    let people: [(&DemoLogin, Role, &str, &str); 4] = [
+        (&LOGINS[0], Role::Admin, "Claire", "Trésor"),
+        (&LOGINS[1], Role::Manager, "Sami", "Registre"),
+        (&LOGINS[2], Role::Member, "Camille", "Martin"),
+        (&LOGINS[3], Role::Member, "Louis", "Bernard"),
     ];
     let mut ids = Vec::new();
     for (login, role, first, last) in people {
@@ -60,49 +66,49 @@ pub async fn seed(pool: &Pool, accounts: &ChartOfAccounts) -> anyhow::Result<()>
     let today = db::today_text();
     let charges: [(usize, ChargeCategory, &str, i64, &str); 7] = [
         (
-            1,
+            2,
             ChargeCategory::Dues,
             "Cotisation 2026-2027",
             4500,
             "dues",
         ),
         (
-            1,
+            2,
             ChargeCategory::Insurance,
             "Licence-assurance fédérale",
             2150,
             "insurance",
         ),
         (
-            1,
+            2,
             ChargeCategory::Outings,
             "Sortie au lac d'Annecy",
             1800,
             "outing-annecy",
         ),
         (
-            1,
+            2,
             ChargeCategory::Shirts,
             "Tee-shirt du club (taille M)",
             1250,
             "shirt",
         ),
         (
-            2,
+            3,
             ChargeCategory::Dues,
             "Cotisation 2026-2027",
             4500,
             "dues",
         ),
         (
-            2,
+            3,
             ChargeCategory::Insurance,
             "Licence-assurance fédérale",
             2150,
             "insurance",
         ),
         (
-            2,
+            3,
             ChargeCategory::Outings,
             "Week-end en refuge",
             6500,

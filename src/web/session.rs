@@ -149,3 +149,23 @@ impl FromRequest for ManagerUser {
         })
     }
 }
+
+/// A logged-in admin (manages users' roles and gateway settings); others get a 403.
+pub struct AdminUser(pub CurrentUser);
+
+impl FromRequest for AdminUser {
+    type Error = AppError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let current = CurrentUser::from_request(req, payload);
+        Box::pin(async move {
+            let current = current.await?;
+            if current.user.role == crate::domain::Role::Admin {
+                Ok(AdminUser(current))
+            } else {
+                Err(AppError::Forbidden)
+            }
+        })
+    }
+}

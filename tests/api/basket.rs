@@ -63,7 +63,7 @@ async fn seeding_the_demo_twice_adds_nothing() {
         app.count("SELECT COUNT(*) FROM basket_lines").await,
         app.count("SELECT COUNT(*) FROM journal_entries").await,
     );
-    assert_eq!(before, (3, 7, 7));
+    assert_eq!(before, (4, 7, 7));
     assert_eq!(before, after);
 }
 
