@@ -7,6 +7,7 @@ pub mod demo;
 pub mod domain;
 pub mod exports;
 pub mod gateways;
+pub mod i18n;
 pub mod ledger;
 pub mod mail;
 pub mod notifications;

@@ -80,6 +80,7 @@ impl Application {
         let server = HttpServer::new(move || {
             let mut app = App::new()
                 .wrap(security_headers(secure_cookies))
+                .wrap(actix_web::middleware::from_fn(crate::web::lang::middleware))
                 .wrap(
                     SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
                         .cookie_name("obole_session".into())

@@ -12,10 +12,8 @@ pub use money::{AmountError, Money};
 pub use payment_status::PaymentStatus;
 pub use role::Role;
 
-/// `YYYY-MM-DD…` as French readers write it: `DD/MM/YYYY`.
+/// `YYYY-MM-DD…` as the reader writes it: `DD/MM/YYYY` in French (the default), `2 Nov 2026`
+/// in English.
 pub fn french_date(iso: &str) -> String {
-    match (iso.get(0..4), iso.get(5..7), iso.get(8..10)) {
-        (Some(y), Some(m), Some(d)) => format!("{d}/{m}/{y}"),
-        _ => iso.to_string(),
-    }
+    crate::i18n::current().date(iso)
 }

@@ -109,20 +109,27 @@ impl std::iter::Sum for Money {
     }
 }
 
-/// French display: "1 234,50 €" (the page keeps the amount on one line).
+/// Display in the reader's language: "1 234,50 €" in French (the default), "€1,234.50" in
+/// English (the page keeps the amount on one line).
 impl fmt::Display for Money {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let english = crate::i18n::current() == crate::i18n::Lang::En;
         let sign = if self.0 < 0 { "-" } else { "" };
         let abs = self.0.unsigned_abs();
         let units = (abs / 100).to_string();
+        let separator = if english { ',' } else { ' ' };
         let mut grouped = String::with_capacity(units.len() + units.len() / 3);
         for (i, digit) in units.chars().enumerate() {
             if i > 0 && (units.len() - i).is_multiple_of(3) {
-                grouped.push(' ');
+                grouped.push(separator);
             }
             grouped.push(digit);
         }
-        write!(f, "{sign}{grouped},{:02} €", abs % 100)
+        if english {
+            write!(f, "{sign}€{grouped}.{:02}", abs % 100)
+        } else {
+            write!(f, "{sign}{grouped},{:02} €", abs % 100)
+        }
     }
 }
 

@@ -25,6 +25,8 @@ fn anonymous_layout(state: &AppState, session: &Session) -> Layout {
         is_manager: false,
         flash: session.take_flash(),
         csrf_token: session.csrf_token(),
+        lang: crate::i18n::current(),
+        path: crate::i18n::current_path(),
     }
 }
 
@@ -79,7 +81,9 @@ pub async fn login(
     match result {
         Ok(user) => {
             tracing::info!(user_id = %user.id, "login");
+            let visitor_lang = super::lang::visitor_choice(&session);
             session.log_in(&user.id)?;
+            super::lang::at_login(&state, &session, &user.id, visitor_lang).await?;
             Ok(see_other(if user.role.is_manager() {
                 "/admin"
             } else {

@@ -24,6 +24,7 @@ pub enum AppError {
 #[derive(Template)]
 #[template(path = "error.html")]
 struct ErrorView<'a> {
+    lang: crate::i18n::Lang,
     status: u16,
     title: &'a str,
     message: &'a str,
@@ -48,6 +49,7 @@ impl ResponseError for AppError {
     }
 
     fn error_response(&self) -> HttpResponse {
+        let lang = crate::i18n::current();
         let request_id;
         let (title, message, id) = match self {
             AppError::LoginRequired => {
@@ -56,36 +58,32 @@ impl ResponseError for AppError {
                     .finish();
             }
             AppError::Forbidden => (
-                "Accès refusé",
-                "Cette page est réservée aux gestionnaires de l'association.",
+                lang.t("error.forbidden_title"),
+                lang.t("error.forbidden"),
                 None,
             ),
             AppError::NotFound => (
-                "Page introuvable",
-                "Cette page n'existe pas, ou elle ne vous est pas accessible.",
+                lang.t("error.not_found_title"),
+                lang.t("error.not_found"),
                 None,
             ),
-            AppError::Csrf => (
-                "Formulaire expiré",
-                "Ce formulaire a expiré ou ne vient pas de ce site. Revenez à la page précédente, \
-                 rechargez-la et recommencez.",
-                None,
-            ),
-            AppError::BadRequest(message) => ("Requête invalide", message.as_str(), None),
+            AppError::Csrf => (lang.t("error.csrf_title"), lang.t("error.csrf"), None),
+            AppError::BadRequest(message) => {
+                (lang.t("error.bad_request_title"), message.as_str(), None)
+            }
             AppError::Unexpected(error) => {
                 request_id = uuid::Uuid::new_v4().simple().to_string();
                 tracing::error!(request_id = %request_id, error = ?error, "request failed");
                 (
-                    "Erreur inattendue",
-                    "Une erreur inattendue est survenue ; rien n'a été enregistré à moitié. \
-                     Réessayez dans un instant et, si cela persiste, communiquez ce numéro au \
-                     trésorier.",
+                    lang.t("error.unexpected_title"),
+                    lang.t("error.unexpected"),
                     Some(request_id.as_str()),
                 )
             }
         };
         let status = self.status_code();
         let view = ErrorView {
+            lang,
             status: status.as_u16(),
             title,
             message,

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 mod errors;
+pub mod lang;
 pub mod member;
 mod session;
 pub mod webhooks;
@@ -35,6 +36,25 @@ pub struct Layout {
     pub is_manager: bool,
     pub flash: Option<Flash>,
     pub csrf_token: String,
+    /// The language of the page (the request's).
+    pub lang: crate::i18n::Lang,
+    /// Where the language switch comes back to.
+    pub path: String,
+}
+
+impl Layout {
+    /// The text of `key` in the page's language.
+    pub fn t(&self, key: &'static str) -> &'static str {
+        self.lang.t(key)
+    }
+
+    pub fn tf(&self, key: &'static str, args: &[(&str, &str)]) -> String {
+        self.lang.tf(key, args)
+    }
+
+    pub fn langs(&self) -> &'static [crate::i18n::Lang] {
+        &crate::i18n::LANGS
+    }
 }
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -42,6 +62,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(auth::login_form))
         .route("/login", web::post().to(auth::login))
         .route("/logout", web::post().to(auth::logout))
+        .route("/lang", web::post().to(lang::choose))
         .route("/basket", web::get().to(member::basket::show))
         .route("/basket/pay", web::post().to(member::basket::pay))
         .route("/payments/{id}", web::get().to(member::payment::show))

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{AppError, AppState, Layout};
 use crate::accounts::{self, User};
 
-const USER_KEY: &str = "user_id";
+pub(super) const USER_KEY: &str = "user_id";
 const CSRF_KEY: &str = "csrf";
 const FLASH_KEY: &str = "flash";
 
@@ -101,6 +101,8 @@ impl CurrentUser {
             is_manager: self.user.role.is_manager(),
             flash: self.session.take_flash(),
             csrf_token: self.session.csrf_token(),
+            lang: crate::i18n::current(),
+            path: crate::i18n::current_path(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod helloasso;
 mod helpers;
 mod hostile;
 mod isolation;
+mod language;
 mod login;
 mod mail;
 mod mollie;
