@@ -83,9 +83,12 @@ impl Money {
         format!("{sign}{}.{:02}", abs / 100, abs % 100)
     }
 
-    /// The value as typed back into a French form field: "12,50".
+    /// The value as typed back into a form field: "12,50" in French, "12.50" in English.
     pub fn to_input_string(self) -> String {
-        self.to_decimal_string().replace('.', ",")
+        match crate::i18n::current() {
+            crate::i18n::Lang::Fr => self.to_decimal_string().replace('.', ","),
+            crate::i18n::Lang::En => self.to_decimal_string(),
+        }
     }
 }
 
@@ -133,20 +136,30 @@ impl fmt::Display for Money {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AmountError {
-    #[error("Indiquez un montant.")]
     Empty,
-    #[error("Le montant doit être un nombre, par exemple 12,50.")]
     NotANumber,
-    #[error("Le montant ne peut pas avoir plus de deux décimales.")]
     TooManyDecimals,
-    #[error("Le montant ne peut pas être négatif.")]
     Negative,
-    #[error("Le montant doit être supérieur à zéro.")]
     Zero,
-    #[error("Le montant est trop élevé.")]
     TooLarge,
+}
+
+impl std::error::Error for AmountError {}
+
+/// Said in the reader's language (translation keys `amount.*`).
+impl fmt::Display for AmountError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(crate::i18n::current().t(match self {
+            AmountError::Empty => "amount.empty",
+            AmountError::NotANumber => "amount.not_a_number",
+            AmountError::TooManyDecimals => "amount.too_many_decimals",
+            AmountError::Negative => "amount.negative",
+            AmountError::Zero => "amount.zero",
+            AmountError::TooLarge => "amount.too_large",
+        }))
+    }
 }
 
 #[cfg(test)]

@@ -58,17 +58,18 @@ impl PaymentStatus {
         matches!(self, PaymentStatus::Created | PaymentStatus::Pending)
     }
 
+    /// The status as the reader's language names it (French by default).
     pub fn label_fr(self) -> &'static str {
-        match self {
-            PaymentStatus::Created => "Créé",
-            PaymentStatus::Pending => "En attente de confirmation",
-            PaymentStatus::Paid => "Payé",
-            PaymentStatus::Failed => "Refusé",
-            PaymentStatus::Cancelled => "Annulé",
-            PaymentStatus::Expired => "Expiré",
-            PaymentStatus::Refunded => "Remboursé",
-            PaymentStatus::PartiallyRefunded => "Partiellement remboursé",
-        }
+        crate::i18n::current().t(match self {
+            PaymentStatus::Created => "status.created",
+            PaymentStatus::Pending => "status.pending",
+            PaymentStatus::Paid => "status.paid",
+            PaymentStatus::Failed => "status.failed",
+            PaymentStatus::Cancelled => "status.cancelled",
+            PaymentStatus::Expired => "status.expired",
+            PaymentStatus::Refunded => "status.refunded",
+            PaymentStatus::PartiallyRefunded => "status.partially_refunded",
+        })
     }
 }
 

@@ -118,3 +118,41 @@ async fn error_pages_follow_the_language() {
     assert_eq!(missing.status, 404);
     assert!(missing.body.contains("Page not found"), "{}", missing.body);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_basket_and_the_payment_pages_read_in_english() {
+    let app = spawn_app().await;
+    let member = app.logged_in(MEMBER).await;
+    let basket = member.get("/basket").await;
+    member
+        .post_form(
+            "/lang",
+            &[
+                ("lang", "en"),
+                ("back", "/basket"),
+                ("csrf_token", &basket.csrf()),
+            ],
+        )
+        .await;
+    let basket = member.get("/basket").await;
+    for text in ["My basket", "Left to pay", "What I owe", "Payment method"] {
+        assert!(basket.body.contains(text), "{text}: {}", basket.body);
+    }
+    for text in ["Mon panier", "Reste à payer", "Ce que je dois"] {
+        assert!(!basket.body.contains(text), "{text} should be translated");
+    }
+    assert_eq!(basket.value_of("amount").as_deref(), Some("97.00"));
+
+    let refused = member.pay("douze", "sandbox").await;
+    assert_eq!(refused.status, 422);
+    assert!(
+        refused.body.contains("The amount must be a number"),
+        "{}",
+        refused.body
+    );
+
+    let (id, _) = member.start_payment(&app, "12.50").await;
+    let page = member.get(&format!("/payments/{id}")).await;
+    assert!(page.body.contains("Confirming"), "{}", page.body);
+    assert!(page.body.contains("€12.50"), "{}", page.body);
+}

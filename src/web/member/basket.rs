@@ -132,12 +132,13 @@ fn build_view(
         })
         .collect();
     let balance = basket.balance();
+    let lang = crate::i18n::current();
     let (balance_label, balance_class) = if balance.is_positive() {
-        ("Reste à payer", "owed")
+        (lang.t("basket.owed"), "owed")
     } else if balance == Money::ZERO {
-        ("Vous êtes à jour", "settled")
+        (lang.t("basket.settled"), "settled")
     } else {
-        ("Vous êtes en crédit de", "credit")
+        (lang.t("basket.credit"), "credit")
     };
     let selected = form.gateway.unwrap_or_default();
     let gateways = state

@@ -81,51 +81,43 @@ pub async fn show(
             .ok_or(AppError::NotFound)?;
     }
     let amount = payment.paid_amount.unwrap_or(payment.amount);
+    let lang = crate::i18n::current();
     let gave_up = match hint.retour.as_deref() {
-        Some("abandon") => Some((
-            "Paiement non effectué",
-            "Vous avez quitté la page de paiement ; rien n'a été débité. Vous pouvez réessayer \
-             depuis votre panier.",
-        )),
-        Some("erreur") => Some((
-            "Paiement non effectué",
-            "Le prestataire de paiement a signalé une erreur ; rien n'a été débité. Vous pouvez \
-             réessayer depuis votre panier.",
-        )),
+        Some("abandon") => Some(("payment.not_made", "payment.abandoned")),
+        Some("erreur") => Some(("payment.not_made", "payment.gateway_error")),
         _ => None,
     };
     let (headline, detail) = match payment.status {
         PaymentStatus::Created | PaymentStatus::Pending if gave_up.is_some() => {
             let (headline, detail) = gave_up.unwrap_or_default();
-            (headline, detail.to_string())
+            (lang.t(headline), lang.t(detail).to_string())
         }
         PaymentStatus::Created | PaymentStatus::Pending => (
-            "Confirmation en cours",
-            "Nous attendons la confirmation du prestataire de paiement. Cette page se met à jour \
-             toute seule ; vous pouvez aussi revenir à votre panier."
-                .to_string(),
+            lang.t("payment.confirming"),
+            lang.t("payment.confirming_detail").to_string(),
         ),
         PaymentStatus::Paid => (
-            "Paiement confirmé",
-            format!("Merci ! Votre paiement de {amount} est enregistré dans votre panier."),
+            lang.t("payment.confirmed"),
+            lang.tf(
+                "payment.confirmed_detail",
+                &[("amount", &amount.to_string())],
+            ),
         ),
         PaymentStatus::Failed => (
-            "Paiement refusé",
-            "Le paiement n'a pas abouti et rien n'a été débité. Vous pouvez réessayer depuis \
-             votre panier."
-                .to_string(),
+            lang.t("payment.refused"),
+            lang.t("payment.refused_detail").to_string(),
         ),
         PaymentStatus::Cancelled => (
-            "Paiement annulé",
-            "Vous avez quitté la page de paiement ; rien n'a été débité.".to_string(),
+            lang.t("payment.cancelled"),
+            lang.t("payment.cancelled_detail").to_string(),
         ),
         PaymentStatus::Expired => (
-            "Paiement expiré",
-            "Le délai pour payer est passé ; rien n'a été débité.".to_string(),
+            lang.t("payment.expired"),
+            lang.t("payment.expired_detail").to_string(),
         ),
         PaymentStatus::Refunded | PaymentStatus::PartiallyRefunded => (
-            "Paiement remboursé",
-            "Ce paiement a été remboursé, en tout ou en partie.".to_string(),
+            lang.t("payment.refunded"),
+            lang.t("payment.refunded_detail").to_string(),
         ),
     };
     let view = PaymentView {
