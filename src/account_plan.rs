@@ -184,7 +184,10 @@ pub async fn accounts_for_gateway(
 /// Once per database: income accounts set in the configuration (`accounts.income_*`) become
 /// the built-in categories' accounts, so that an installation that had changed them keeps
 /// them. From then on the categories table is the reference.
-pub async fn adopt_configured_accounts(pool: &Pool, config: &ChartOfAccounts) -> anyhow::Result<()> {
+pub async fn adopt_configured_accounts(
+    pool: &Pool,
+    config: &ChartOfAccounts,
+) -> anyhow::Result<()> {
     let defaults = ChartOfAccounts::default();
     let mut tx = pool
         .begin()
@@ -332,10 +335,7 @@ fn parse_account(input: &str, what: &str) -> Result<AccountNumber, PlanError> {
 
 /// Income of a category: a class 7 account, or a class 4 third-party account for money
 /// collected on someone else's behalf (a federation's insurance), never the members'.
-fn check_income_account(
-    input: &str,
-    config: &ChartOfAccounts,
-) -> Result<AccountNumber, PlanError> {
+fn check_income_account(input: &str, config: &ChartOfAccounts) -> Result<AccountNumber, PlanError> {
     let account = parse_account(input, "Compte de produits")?;
     if account.as_str() == config.members {
         return Err(invalid(format!(
@@ -381,6 +381,22 @@ fn check_fees_account(input: &str) -> Result<AccountNumber, PlanError> {
     Ok(account)
 }
 
+/// Starts a change of the chart: writing first takes SQLite's write lock (a transaction that
+/// read first could not write after another connection's commit) and, on PostgreSQL, a row
+/// lock that makes concurrent changes of the chart wait for each other.
+async fn begin_change(pool: &Pool) -> Result<Tx<'static>, PlanError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query(
+        "INSERT INTO settings (key, value) VALUES ('chart_changed_at', $1) \
+         ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+    )
+    .bind(db::now_text())
+    .execute(&mut *tx)
+    .await
+    .context("could not lock the chart of accounts")?;
+    Ok(tx)
+}
+
 async fn label_taken(tx: &mut Tx<'_>, label: &str, other_than: &str) -> anyhow::Result<bool> {
     let rows = sqlx::query("SELECT code, label FROM categories")
         .fetch_all(&mut **tx)
@@ -388,7 +404,8 @@ async fn label_taken(tx: &mut Tx<'_>, label: &str, other_than: &str) -> anyhow::
         .context("could not read the categories")?;
     let wanted = label.to_lowercase();
     Ok(rows.iter().any(|r| {
-        r.try_get::<String, _>("code").is_ok_and(|c| c != other_than)
+        r.try_get::<String, _>("code")
+            .is_ok_and(|c| c != other_than)
             && r.try_get::<String, _>("label")
                 .is_ok_and(|l| l.to_lowercase() == wanted)
     }))
@@ -419,15 +436,16 @@ pub async fn add_category(
     let code = check_code(code)?;
     let label = check_label(label)?;
     let account = check_income_account(income_account, config)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_change(pool).await?;
     if label_taken(&mut tx, &label, &code).await? {
-        return Err(invalid(format!("Une catégorie s'appelle déjà « {label} ».")));
+        return Err(invalid(format!(
+            "Une catégorie s'appelle déjà « {label} »."
+        )));
     }
-    let position: i64 = sqlx::query_scalar(
-        "SELECT CAST(COALESCE(MAX(position), 0) + 1 AS BIGINT) FROM categories",
-    )
-    .fetch_one(&mut *tx)
-    .await?;
+    let position: i64 =
+        sqlx::query_scalar("SELECT CAST(COALESCE(MAX(position), 0) + 1 AS BIGINT) FROM categories")
+            .fetch_one(&mut *tx)
+            .await?;
     let inserted = sqlx::query(
         "INSERT INTO categories (code, label, income_account, position, active) \
          VALUES ($1, $2, $3, $4, 1) ON CONFLICT (code) DO NOTHING",
@@ -475,10 +493,12 @@ pub async fn update_category(
 ) -> Result<bool, PlanError> {
     let label = check_label(label)?;
     let account = check_income_account(income_account, config)?;
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_change(pool).await?;
     let before = find_in(&mut tx, code).await?.ok_or(PlanError::NotFound)?;
     if label_taken(&mut tx, &label, code).await? {
-        return Err(invalid(format!("Une catégorie s'appelle déjà « {label} ».")));
+        return Err(invalid(format!(
+            "Une catégorie s'appelle déjà « {label} »."
+        )));
     }
     let after = Category {
         label,
@@ -518,7 +538,7 @@ pub async fn delete_category(
     actor_id: &str,
     code: &str,
 ) -> Result<Category, PlanError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_change(pool).await?;
     let before = find_in(&mut tx, code).await?.ok_or(PlanError::NotFound)?;
     // Deleting first locks the row: a charge being added in this category either finished
     // (and is counted below) or will find no category and fail.
@@ -588,7 +608,7 @@ pub async fn set_receipt_accounts(
             wanted.insert(format!("{CLEARING_PREFIX}{gateway}"), account.to_string());
         }
     }
-    let mut tx = pool.begin().await?;
+    let mut tx = begin_change(pool).await?;
     let current = overrides(&mut *tx).await?;
     // Gateways not offered any more keep their override unless the form named them.
     for (name, account) in &current {
@@ -596,7 +616,9 @@ pub async fn set_receipt_accounts(
             .strip_prefix(CLEARING_PREFIX)
             .is_some_and(|g| input.by_gateway.iter().any(|(id, _, _)| id == g));
         if name.starts_with(CLEARING_PREFIX) && !named {
-            wanted.entry(name.clone()).or_insert_with(|| account.clone());
+            wanted
+                .entry(name.clone())
+                .or_insert_with(|| account.clone());
         }
     }
     if wanted == current {

@@ -3,9 +3,9 @@
 use anyhow::Context;
 use sqlx::Row;
 
+use crate::account_plan::{self, Category};
 use crate::config::ChartOfAccounts;
 use crate::db::{self, Pool};
-use crate::account_plan::{self, Category};
 use crate::domain::Money;
 use crate::ledger;
 

@@ -170,7 +170,11 @@ pub async fn journal_page(
         .await
         .context("could not total the journal")?;
     let lines: i64 = totals.try_get("n")?;
-    let pages = if lines <= 0 { 1 } else { (lines - 1) / per_page + 1 };
+    let pages = if lines <= 0 {
+        1
+    } else {
+        (lines - 1) / per_page + 1
+    };
     let page = page.unwrap_or(pages).clamp(1, pages);
     let rows_sql = format!(
         "SELECT e.id, e.entry_date, e.journal, e.label AS entry_label, l.account, \
@@ -383,11 +387,19 @@ mod tests {
 
     #[test]
     fn the_fiscal_year_holds_today() {
-        let mut settings = Settings::default();
-        settings.fiscal_year_end = "08-31".into();
+        let settings = Settings {
+            fiscal_year_end: "08-31".into(),
+            ..Settings::default()
+        };
         let fy = fiscal_year_of(&settings, "2026-09-15").unwrap();
-        assert_eq!((fy.from.as_str(), fy.to.as_str()), ("2026-09-01", "2027-08-31"));
+        assert_eq!(
+            (fy.from.as_str(), fy.to.as_str()),
+            ("2026-09-01", "2027-08-31")
+        );
         let fy = fiscal_year_of(&settings, "2026-08-31").unwrap();
-        assert_eq!((fy.from.as_str(), fy.to.as_str()), ("2025-09-01", "2026-08-31"));
+        assert_eq!(
+            (fy.from.as_str(), fy.to.as_str()),
+            ("2025-09-01", "2026-08-31")
+        );
     }
 }

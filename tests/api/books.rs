@@ -114,9 +114,16 @@ async fn the_journal_filters_return_exactly_the_expected_lines() {
     let stripe_payment = pay_stripe(&app, &member2, "20,00").await;
     let manager = app.logged_in(MANAGER).await;
     assert_eq!(
-        add_charge(&manager, &camille, "outings", "Sortie raquettes", "22,50", "2025-01-15")
-            .await
-            .status,
+        add_charge(
+            &manager,
+            &camille,
+            "outings",
+            "Sortie raquettes",
+            "22,50",
+            "2025-01-15"
+        )
+        .await
+        .status,
         303
     );
 
@@ -152,7 +159,9 @@ async fn the_journal_filters_return_exactly_the_expected_lines() {
     assert_eq!(page.text_of("total-credit").as_deref(), Some("251,00 €"));
 
     // One member: their 5 charges (2 lines each) and their receipt (3 lines with the fee).
-    let page = manager.get(&format!("/admin/ledger?member={camille}")).await;
+    let page = manager
+        .get(&format!("/admin/ledger?member={camille}"))
+        .await;
     let lines = journal_lines(&page);
     assert_eq!(lines.len(), 5 * 2 + 3);
     assert_eq!(page.text_of("total-debit").as_deref(), Some("149,50 €"));
@@ -171,7 +180,9 @@ async fn the_journal_filters_return_exactly_the_expected_lines() {
     );
 
     // Filters combine: the sandbox's fee on the fees account.
-    let page = manager.get("/admin/ledger?gateway=sandbox&account=627").await;
+    let page = manager
+        .get("/admin/ledger?gateway=sandbox&account=627")
+        .await;
     let lines = journal_lines(&page);
     let fee = lines_of_payment(&app, &sandbox_payment)
         .await
@@ -202,7 +213,9 @@ async fn the_journal_filters_return_exactly_the_expected_lines() {
     assert_eq!(journal_lines(&page).len(), 3 * 2 + stripe_lines.len());
 
     // The selection exports as CSV, with the same lines.
-    let page = manager.get(&format!("/admin/ledger?member={camille}")).await;
+    let page = manager
+        .get(&format!("/admin/ledger?member={camille}"))
+        .await;
     let html = scraper::Html::parse_document(&page.body);
     let link = html
         .select(&scraper::Selector::parse("#export-selection").unwrap())
@@ -294,7 +307,10 @@ async fn balances_sum_to_zero_and_match_the_journal() {
     for ((account, debit, credit), row) in journal.iter().zip(&shown) {
         assert_eq!(&row[0], account);
         assert_eq!(row[2], obole::domain::Money::from_cents(*debit).to_string());
-        assert_eq!(row[3], obole::domain::Money::from_cents(*credit).to_string());
+        assert_eq!(
+            row[3],
+            obole::domain::Money::from_cents(*credit).to_string()
+        );
         assert!(!row[1].is_empty(), "account {account} has a name");
     }
     let members = shown.iter().find(|r| r[0] == "411").unwrap();
@@ -321,12 +337,23 @@ async fn the_member_statement_has_a_running_balance_and_a_period() {
     let app = spawn_app().await;
     let camille = app.member_id(MEMBER.0).await;
     let manager = app.logged_in(MANAGER).await;
-    add_charge(&manager, &camille, "outings", "Sortie raquettes", "22,50", "2025-01-15").await;
+    add_charge(
+        &manager,
+        &camille,
+        "outings",
+        "Sortie raquettes",
+        "22,50",
+        "2025-01-15",
+    )
+    .await;
     let member = app.logged_in(MEMBER).await;
     pay_sandbox(&app, &member, "19,50").await;
 
     let all = manager.get(&format!("/admin/members/{camille}")).await;
-    assert_eq!(all.text_of("statement-closing").as_deref(), Some("100,00 €"));
+    assert_eq!(
+        all.text_of("statement-closing").as_deref(),
+        Some("100,00 €")
+    );
     assert!(all.text_of("statement-opening").is_none());
 
     let january = manager
@@ -348,15 +375,25 @@ async fn the_member_statement_has_a_running_balance_and_a_period() {
         .get(&format!("/admin/members/{camille}?from=2025-02-01"))
         .await;
     let opening = since.text_of("statement-opening").unwrap();
-    assert!(opening.contains("Solde reporté") && opening.contains("22,50 €"), "{opening}");
-    assert!(!since.text_of("statement").unwrap().contains("Sortie raquettes"));
+    assert!(
+        opening.contains("Solde reporté") && opening.contains("22,50 €"),
+        "{opening}"
+    );
+    assert!(
+        !since
+            .text_of("statement")
+            .unwrap()
+            .contains("Sortie raquettes")
+    );
     assert_eq!(
         since.text_of("statement-closing").as_deref(),
         Some("100,00 €")
     );
 
     let bad = manager
-        .get(&format!("/admin/members/{camille}?from=2025-03-01&to=2025-02-01"))
+        .get(&format!(
+            "/admin/members/{camille}?from=2025-03-01&to=2025-02-01"
+        ))
         .await;
     assert_eq!(bad.status, 400);
     assert!(
@@ -391,15 +428,33 @@ async fn a_new_category_with_account_7069_posts_charges_to_7069() {
         .await;
     assert_eq!(added.status, 303, "{}", added.body);
     let page = settings_form(&admin).await;
-    assert!(page.body.contains("Catégorie « Stages » ajoutée (compte 7069)."));
+    assert!(
+        page.body
+            .contains("Catégorie « Stages » ajoutée (compte 7069).")
+    );
     assert!(page.text_of("category-stages").is_some());
 
     // The charge forms offer it; a charge in it credits 7069.
     let member_page = admin.get(&format!("/admin/members/{camille}")).await;
-    assert!(member_page.body.contains("<option value=\"stages\">Stages</option>"));
+    assert!(
+        member_page
+            .body
+            .contains("<option value=\"stages\">Stages</option>")
+    );
     let bulk = admin.get("/admin/charges").await;
-    assert!(bulk.body.contains("<option value=\"stages\">Stages</option>"));
-    let charged = add_charge(&admin, &camille, "stages", "Stage d'escalade", "40", &today()).await;
+    assert!(
+        bulk.body
+            .contains("<option value=\"stages\">Stages</option>")
+    );
+    let charged = add_charge(
+        &admin,
+        &camille,
+        "stages",
+        "Stage d'escalade",
+        "40",
+        &today(),
+    )
+    .await;
     assert_eq!(charged.status, 303);
     let credited: Vec<(String, i64)> = sqlx::query_as(
         "SELECT account, credit_cents FROM journal_lines WHERE label = 'Stage d''escalade' \
@@ -428,7 +483,15 @@ async fn a_new_category_with_account_7069_posts_charges_to_7069() {
         )
         .await;
     assert_eq!(moved.status, 303);
-    add_charge(&admin, &camille, "stages", "Stage de secourisme", "15", &today()).await;
+    add_charge(
+        &admin,
+        &camille,
+        "stages",
+        "Stage de secourisme",
+        "15",
+        &today(),
+    )
+    .await;
     assert_eq!(
         app.count("SELECT COUNT(*) FROM journal_lines WHERE account = '7069'")
             .await,
@@ -442,7 +505,11 @@ async fn a_new_category_with_account_7069_posts_charges_to_7069() {
     .unwrap();
     assert_eq!(account, "7068");
     let basket = app.logged_in(MEMBER).await.get("/basket").await;
-    assert!(basket.body.contains("<caption>Stages et formations</caption>"));
+    assert!(
+        basket
+            .body
+            .contains("<caption>Stages et formations</caption>")
+    );
 
     // In use: it cannot be deleted, only deactivated; then it is no longer offered.
     let token = settings_form(&admin).await.csrf();
@@ -479,7 +546,11 @@ async fn a_new_category_with_account_7069_posts_charges_to_7069() {
     assert_eq!(app.journal_totals().await, before);
     // Its charges still show under its name.
     let basket = app.logged_in(MEMBER).await.get("/basket").await;
-    assert!(basket.body.contains("<caption>Stages et formations</caption>"));
+    assert!(
+        basket
+            .body
+            .contains("<caption>Stages et formations</caption>")
+    );
 
     // A category never used can be deleted.
     let token = settings_form(&admin).await.csrf();
@@ -515,8 +586,16 @@ async fn a_new_category_with_account_7069_posts_charges_to_7069() {
     .fetch_one(&app.pool)
     .await
     .unwrap();
-    assert!(update.0.contains("\"income_account\":\"7069\""), "{}", update.0);
-    assert!(update.1.contains("\"income_account\":\"7068\""), "{}", update.1);
+    assert!(
+        update.0.contains("\"income_account\":\"7069\""),
+        "{}",
+        update.0
+    );
+    assert!(
+        update.1.contains("\"income_account\":\"7068\""),
+        "{}",
+        update.1
+    );
     for action in ["category.add", "category.delete"] {
         assert!(
             app.count_for("SELECT COUNT(*) FROM audit_log WHERE action = $1", action)
@@ -550,9 +629,18 @@ async fn changing_a_gateway_clearing_account_routes_new_receipts_and_leaves_old_
             ],
         )
         .await;
-    assert_eq!(saved.status, 303, "{}", saved.body);
     assert_eq!(
-        settings_form(&admin).await.value_of("clearing-sandbox").as_deref(),
+        saved.status,
+        303,
+        "{:?} {:?}",
+        saved.text_of("settings-error"),
+        saved.body.get(saved.body.find("<main").unwrap_or(0)..)
+    );
+    assert_eq!(
+        settings_form(&admin)
+            .await
+            .value_of("clearing-sandbox")
+            .as_deref(),
         Some("5113")
     );
 
@@ -571,7 +659,7 @@ async fn changing_a_gateway_clearing_account_routes_new_receipts_and_leaves_old_
     // The balances name the new accounts.
     let balances = admin.get("/admin/balances").await;
     let row = balances.text_of("account-5113").unwrap();
-    assert!(row.contains("Encaissements en cours (Sandbox)"), "{row}");
+    assert!(row.contains("Encaissements en cours (Sandbox"), "{row}");
     assert_eq!(balances.text_of("balances-sum").as_deref(), Some("0,00 €"));
 
     let audit = sqlx::query(
@@ -698,7 +786,11 @@ async fn members_cannot_see_the_books_and_only_admins_change_the_accounts() {
         secretary
             .post_form(
                 "/admin/settings/accounts/receipts",
-                &[("fees", "6278"), ("clearing", "5112"), ("csrf_token", &token)],
+                &[
+                    ("fees", "6278"),
+                    ("clearing", "5112"),
+                    ("csrf_token", &token)
+                ],
             )
             .await
             .status,
@@ -805,10 +897,20 @@ async fn bad_inputs_are_explained_and_change_nothing() {
 
     // Receipts' accounts.
     for (fees, clearing, sandbox, message) in [
-        ("abc", "5112", "", "Compte des frais : Un numéro de compte ne contient que des chiffres"),
+        (
+            "abc",
+            "5112",
+            "",
+            "Compte des frais : Un numéro de compte ne contient que des chiffres",
+        ),
         ("5112", "5112", "", "n'est pas un compte de charges"),
         ("627", "756", "", "Compte d'attente commun"),
-        ("627", "5112", "12", "Compte d'attente de Sandbox : Un numéro de compte compte de 3 à 8 chiffres."),
+        (
+            "627",
+            "5112",
+            "12",
+            "Compte d'attente de Sandbox (paiement de test) : Un numéro de compte compte de 3 à 8 chiffres.",
+        ),
     ] {
         let page = admin
             .post_form(
@@ -853,12 +955,11 @@ async fn bad_inputs_are_explained_and_change_nothing() {
     );
 
     // Nothing was written.
-    let categories: Vec<(String, String, String)> = sqlx::query_as(
-        "SELECT code, label, income_account FROM categories ORDER BY position",
-    )
-    .fetch_all(&app.pool)
-    .await
-    .unwrap();
+    let categories: Vec<(String, String, String)> =
+        sqlx::query_as("SELECT code, label, income_account FROM categories ORDER BY position")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(
         categories,
         [

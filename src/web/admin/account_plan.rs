@@ -11,7 +11,9 @@ use serde::Deserialize;
 use crate::account_plan::{self, CategoryUse, PlanError, ReceiptAccounts, ReceiptAccountsInput};
 use crate::domain::Role;
 use crate::web::session::AdminUser;
-use crate::web::{AppError, AppState, CurrentUser, Layout, ManagerUser, SessionExt, render, see_other};
+use crate::web::{
+    AppError, AppState, CurrentUser, Layout, ManagerUser, SessionExt, render, see_other,
+};
 
 const PAGE: &str = "/admin/settings/accounts";
 

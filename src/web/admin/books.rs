@@ -165,7 +165,10 @@ pub async fn ledger(
         ),
     };
     let (balanced, selection_balance) = journal.as_ref().map_or((true, Money::ZERO), |j| {
-        (j.total_debit == j.total_credit, j.total_debit - j.total_credit)
+        (
+            j.total_debit == j.total_credit,
+            j.total_debit - j.total_credit,
+        )
     });
     let query_string = filter.query_string();
     let export_link = if query_string.is_empty() {
@@ -234,8 +237,8 @@ pub async fn balances(
     ManagerUser(current): ManagerUser,
     query: web::Query<PeriodQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let fiscal_year = books::fiscal_year_of(&state.settings, &crate::db::today_text())
-        .map_err(|e| {
+    let fiscal_year =
+        books::fiscal_year_of(&state.settings, &crate::db::today_text()).map_err(|e| {
             AppError::BadRequest(format!("Exercice mal configuré (fiscal_year_end) : {e}"))
         })?;
     let checked = books::parse_period(&query.from, &query.to).and_then(|(from, to)| {

@@ -15,7 +15,7 @@ const PLOT_RIGHT: i64 = 708;
 const PLOT_TOP: i64 = 12;
 const PLOT_BOTTOM: i64 = 232;
 const LEGEND_Y: i64 = 268;
-const HEIGHT: i64 = 292;
+const LEGEND_ROW: i64 = 20;
 const TICKS: i64 = 4;
 
 /// Okabe–Ito colours and hatching angles (none for the first gateway).
@@ -69,7 +69,9 @@ pub struct SeriesView {
     /// Angle of the hatching lines, when the gateway has some.
     pub hatch: Option<i64>,
     pub legend_x: String,
+    pub legend_box_y: String,
     pub legend_text_x: String,
+    pub legend_y: String,
     pub total: String,
 }
 
@@ -233,29 +235,43 @@ pub fn build(
             }
         })
         .collect();
-    let legend_slot = (PLOT_RIGHT - PLOT_LEFT) * 10 / i64::try_from(gateways.len().max(1)).unwrap_or(1);
-    let series = gateways
+    // The legend flows left to right and wraps; widths are estimated from the names' length.
+    let (mut legend_x, mut legend_row) = (PLOT_LEFT * 10, 0i64);
+    let series: Vec<SeriesView> = gateways
         .iter()
         .enumerate()
         .map(|(s, gateway)| {
             let (colour, hatch) = PALETTE[s % PALETTE.len()];
-            let x = PLOT_LEFT * 10 + i64::try_from(s).unwrap_or(0) * legend_slot.min(1600);
-            SeriesView {
+            let name = names
+                .get(gateway)
+                .cloned()
+                .unwrap_or_else(|| gateway.clone());
+            let width = (18 + i64::try_from(name.chars().count()).unwrap_or(40) * 7 + 16) * 10;
+            if legend_x > PLOT_LEFT * 10 && legend_x + width > PLOT_RIGHT * 10 {
+                legend_row += 1;
+                legend_x = PLOT_LEFT * 10;
+            }
+            let y = (LEGEND_Y + legend_row * LEGEND_ROW) * 10;
+            let view = SeriesView {
                 gateway: gateway.clone(),
-                name: names.get(gateway).cloned().unwrap_or_else(|| gateway.clone()),
+                name,
                 colour,
                 hatch,
-                legend_x: px(x),
-                legend_text_x: px(x + 180),
+                legend_x: px(legend_x),
+                legend_box_y: px(y - 110),
+                legend_text_x: px(legend_x + 180),
+                legend_y: px(y),
                 total: Money::from_cents(months.iter().map(|m| amount(m, gateway)).sum())
                     .to_string(),
-            }
+            };
+            legend_x += width;
+            view
         })
         .collect();
     let total: i64 = month_totals.iter().sum();
     CollectionsChart {
         width: WIDTH,
-        height: HEIGHT,
+        height: LEGEND_Y + legend_row * LEGEND_ROW + 12,
         plot_left: PLOT_LEFT,
         plot_right: PLOT_RIGHT,
         plot_bottom: PLOT_BOTTOM,
@@ -312,7 +328,32 @@ mod tests {
         let march: Vec<&BarView> = chart.bars.iter().filter(|b| b.month == "2026-03").collect();
         let height: f64 = march.iter().map(|b| b.height.parse::<f64>().unwrap()).sum();
         assert!((height - f64::from(i32::try_from(PLOT_BOTTOM - PLOT_TOP).unwrap())).abs() < 0.01);
-        assert!(march.iter().any(|b| b.title == "paypal, mars 2026 : 10,00 €"));
+        assert!(
+            march
+                .iter()
+                .any(|b| b.title == "paypal, mars 2026 : 10,00 €")
+        );
+    }
+
+    #[test]
+    fn a_long_legend_wraps() {
+        let months = last_twelve_months("2026-03-15");
+        let gateways = ["a", "b", "c", "d", "e", "f", "g", "h"];
+        let data: Vec<Collected> = gateways
+            .iter()
+            .map(|g| collected("2026-03", g, 100))
+            .collect();
+        let names = gateways
+            .iter()
+            .map(|g| (g.to_string(), format!("Moyen de paiement {g}")))
+            .collect();
+        let chart = build(&months, &data, &names);
+        assert!(chart.height > LEGEND_Y + 12);
+        assert_ne!(chart.series[0].legend_y, chart.series[7].legend_y);
+        assert!(chart.series.iter().all(|s| {
+            let x: f64 = s.legend_x.parse().unwrap();
+            x < f64::from(i32::try_from(PLOT_RIGHT).unwrap())
+        }));
     }
 
     #[test]

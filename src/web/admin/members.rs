@@ -139,23 +139,22 @@ async fn member_view(
         .await?
         .ok_or(AppError::NotFound)?;
     let basket = basket::load(&state.pool, &member.id).await?;
-    let (statement, statement_error) =
-        match crate::books::parse_period(&period.from, &period.to) {
-            Ok((from, to)) => (
-                Some(
-                    ledger::member_statement(
-                        &state.pool,
-                        &state.settings.accounts.members,
-                        &member.id,
-                        from.as_deref(),
-                        to.as_deref(),
-                    )
-                    .await?,
-                ),
-                None,
+    let (statement, statement_error) = match crate::books::parse_period(&period.from, &period.to) {
+        Ok((from, to)) => (
+            Some(
+                ledger::member_statement(
+                    &state.pool,
+                    &state.settings.accounts.members,
+                    &member.id,
+                    from.as_deref(),
+                    to.as_deref(),
+                )
+                .await?,
             ),
-            Err(message) => (None, Some(message)),
-        };
+            None,
+        ),
+        Err(message) => (None, Some(message)),
+    };
     let categories = account_plan::active_categories(&state.pool).await?;
     let payments = payments::list_for_member(&state.pool, &member.id).await?;
     let form = form.unwrap_or_else(|| ChargeForm {
