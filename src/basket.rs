@@ -3,15 +3,17 @@
 use anyhow::Context;
 use sqlx::Row;
 
+use crate::account_plan::{self, Category};
 use crate::config::ChartOfAccounts;
 use crate::db::{self, Pool};
-use crate::domain::{ChargeCategory, Money};
+use crate::domain::Money;
 use crate::ledger;
 
 #[derive(Debug, Clone)]
 pub struct BasketLine {
     pub kind: String,
-    pub category: ChargeCategory,
+    /// The code of the charge's category.
+    pub category: String,
     pub label: String,
     pub amount: Money,
     pub season: Option<String>,
@@ -41,11 +43,31 @@ impl Basket {
     }
 
     /// Charges of one category, in basket order.
-    pub fn charges_in(&self, category: ChargeCategory) -> Vec<&BasketLine> {
+    pub fn charges_in(&self, category: &str) -> Vec<&BasketLine> {
         self.charges
             .iter()
             .filter(|l| l.category == category)
             .collect()
+    }
+
+    /// Charges grouped by category, named by the category's label, in the categories' order
+    /// (a code no category knows any more is its own group, last).
+    pub fn charges_by_category(&self, categories: &[Category]) -> Vec<(String, Vec<&BasketLine>)> {
+        let mut groups: Vec<(String, Vec<&BasketLine>)> = categories
+            .iter()
+            .map(|c| (c.label.clone(), self.charges_in(&c.code)))
+            .filter(|(_, lines)| !lines.is_empty())
+            .collect();
+        for line in &self.charges {
+            if categories.iter().any(|c| c.code == line.category) {
+                continue;
+            }
+            match groups.iter_mut().find(|(title, _)| *title == line.category) {
+                Some((_, lines)) => lines.push(line),
+                None => groups.push((line.category.clone(), vec![line])),
+            }
+        }
+        groups
     }
 }
 
@@ -65,9 +87,8 @@ pub async fn load(pool: &Pool, member_id: &str) -> anyhow::Result<Basket> {
     };
     for row in rows {
         let kind: String = row.try_get("kind")?;
-        let category: String = row.try_get("category")?;
         let line = BasketLine {
-            category: ChargeCategory::parse(&category),
+            category: row.try_get("category")?,
             label: row.try_get("label")?,
             amount: Money::from_cents(row.try_get("amount_cents")?),
             season: row.try_get("season")?,
@@ -128,7 +149,8 @@ pub async fn member_balances(pool: &Pool) -> anyhow::Result<Vec<MemberBalance>> 
 
 pub struct NewCharge<'a> {
     pub member_id: &'a str,
-    pub category: ChargeCategory,
+    /// The code of a category (its income account is read when posting).
+    pub category: &'a str,
     pub label: &'a str,
     pub amount: Money,
     pub season: Option<&'a str>,
@@ -137,7 +159,8 @@ pub struct NewCharge<'a> {
     pub posting_key: &'a str,
 }
 
-/// Adds a charge to a member's basket and posts it (debit member, credit income), once.
+/// Adds a charge to a member's basket and posts it (debit member, credit the income account
+/// of its category as it is now), once.
 pub async fn add_charge(
     pool: &Pool,
     accounts: &ChartOfAccounts,
@@ -147,6 +170,9 @@ pub async fn add_charge(
         .begin()
         .await
         .context("could not start a transaction")?;
+    let income_account = account_plan::income_account(&mut tx, charge.category)
+        .await?
+        .with_context(|| format!("no category {}", charge.category))?;
     let inserted = sqlx::query(
         "INSERT INTO basket_lines (id, member_id, kind, category, label, amount_cents, season, \
          posting_key, occurred_on, created_at) VALUES ($1, $2, 'charge', $3, $4, $5, $6, $7, $8, $9) \
@@ -154,7 +180,7 @@ pub async fn add_charge(
     )
     .bind(db::new_id())
     .bind(charge.member_id)
-    .bind(charge.category.as_str())
+    .bind(charge.category)
     .bind(charge.label)
     .bind(charge.amount.cents())
     .bind(charge.season)
@@ -171,7 +197,7 @@ pub async fn add_charge(
     let entry = ledger::charge_entry(
         accounts,
         charge.member_id,
-        charge.category,
+        &income_account,
         charge.label,
         charge.amount,
         charge.date,

@@ -41,6 +41,7 @@ pub const LOGINS: [DemoLogin; 4] = [
 const SEASON: &str = "2026-2027";
 
 pub async fn seed(pool: &Pool, accounts: &ChartOfAccounts) -> anyhow::Result<()> {
+    crate::account_plan::adopt_configured_accounts(pool, accounts).await?;
     let people: [(&DemoLogin, Role, &str, &str); 4] = [
         (&LOGINS[0], Role::Admin, "Claire", "Trésor"),
         (&LOGINS[1], Role::Manager, "Sami", "Registre"),
@@ -123,7 +124,7 @@ pub async fn seed(pool: &Pool, accounts: &ChartOfAccounts) -> anyhow::Result<()>
             accounts,
             NewCharge {
                 member_id,
-                category,
+                category: category.as_str(),
                 label,
                 amount: Money::from_cents(cents),
                 season: Some(SEASON),

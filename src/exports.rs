@@ -8,7 +8,9 @@ use futures_util::TryStreamExt;
 use sqlx::Row;
 use tokio::sync::mpsc;
 
-use crate::config::{ChartOfAccounts, Settings};
+use crate::account_plan::AccountLabels;
+use crate::books::{JOURNAL_FROM, JournalFilter};
+use crate::config::Settings;
 use crate::db::Pool;
 use crate::domain::Money;
 
@@ -96,16 +98,17 @@ fn fec_field(value: &str) -> String {
         .collect()
 }
 
-/// Streams the journal lines of the period in the given format.
+/// Streams the journal lines the filter selects (for the FEC: a whole fiscal year) in the
+/// given format.
 pub fn stream(
     pool: Pool,
-    accounts: ChartOfAccounts,
+    labels: AccountLabels,
     format: Format,
-    period: Period,
+    filter: JournalFilter,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
     let (tx, rx) = mpsc::channel::<Bytes>(16);
     tokio::spawn(async move {
-        if let Err(error) = produce(&pool, &accounts, format, &period, &tx).await {
+        if let Err(error) = produce(&pool, &labels, format, &filter, &tx).await {
             tracing::error!(error = ?error, "journal export interrupted");
         }
     });
@@ -116,9 +119,9 @@ pub fn stream(
 
 async fn produce(
     pool: &Pool,
-    accounts: &ChartOfAccounts,
+    labels: &AccountLabels,
     format: Format,
-    period: &Period,
+    filter: &JournalFilter,
     tx: &mpsc::Sender<Bytes>,
 ) -> anyhow::Result<()> {
     let mut buffer: Vec<u8> = Vec::with_capacity(64 * 1024);
@@ -149,17 +152,16 @@ async fn produce(
             ])?;
         }
     }
-    let mut rows = sqlx::query(
+    let (where_clause, binds) = filter.where_clause();
+    let mut query = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT e.id, e.journal, e.entry_date, e.label, e.payment_id, l.account, l.member_id, \
-                l.label AS line_label, l.debit_cents, l.credit_cents, u.first_name, u.last_name \
-         FROM journal_entries e JOIN journal_lines l ON l.entry_id = e.id \
-         LEFT JOIN users u ON u.id = l.member_id \
-         WHERE e.entry_date >= $1 AND e.entry_date <= $2 \
-         ORDER BY e.entry_date, e.id, l.line_no",
-    )
-    .bind(&period.from)
-    .bind(&period.to)
-    .fetch(pool);
+                l.label AS line_label, l.debit_cents, l.credit_cents, u.first_name, u.last_name\
+         {JOURNAL_FROM}{where_clause} ORDER BY e.entry_date, e.id, l.line_no"
+    )));
+    for value in binds {
+        query = query.bind(value);
+    }
+    let mut rows = query.fetch(pool);
     let mut entry_number = 0u64;
     let mut previous_entry = String::new();
     while let Some(row) = rows
@@ -198,7 +200,7 @@ async fn produce(
                     format!("{journal}{entry_number:06}"),
                     compact_date.clone(),
                     account.clone(),
-                    accounts.label(&account).to_string(),
+                    labels.get(&account).to_string(),
                     member_id.clone().unwrap_or_default(),
                     member.clone(),
                     piece,

@@ -6,7 +6,7 @@ use sqlx::Row;
 
 use crate::config::ChartOfAccounts;
 use crate::db::{self, Pool, Tx};
-use crate::domain::{ChargeCategory, Money};
+use crate::domain::Money;
 
 /// Journal codes: charges owed by members, and receipts through gateways.
 pub const JOURNAL_CHARGES: &str = "VT";
@@ -113,11 +113,11 @@ pub async fn post(tx: &mut Tx<'_>, entry: &Entry) -> anyhow::Result<Posted> {
     Ok(Posted::New)
 }
 
-/// A charge owed by a member: debit the member, credit the income of its category.
+/// A charge owed by a member: debit the member, credit the income account of its category.
 pub fn charge_entry(
     accounts: &ChartOfAccounts,
     member_id: &str,
-    category: ChargeCategory,
+    income_account: &str,
     label: &str,
     amount: Money,
     date: &str,
@@ -132,7 +132,7 @@ pub fn charge_entry(
         posting_key: posting_key.to_string(),
         lines: vec![
             Line::debit(&accounts.members, Some(member_id), label, amount),
-            Line::credit(accounts.income_for(category), None, label, amount),
+            Line::credit(income_account, None, label, amount),
         ],
     }
 }
@@ -267,24 +267,55 @@ pub struct StatementLine {
     pub balance: Money,
 }
 
-/// The member's account (auxiliary of the members account), oldest first.
+/// A member's account over a period: the balance brought forward from before it, the lines
+/// of the period with the running balance, and the balance at its end.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    pub opening: Money,
+    pub lines: Vec<StatementLine>,
+    pub closing: Money,
+}
+
+/// The member's account (auxiliary of the members account), oldest first, between two
+/// dates (`YYYY-MM-DD`, both included; either may be open).
 pub async fn member_statement(
     pool: &Pool,
     members_account: &str,
     member_id: &str,
-) -> anyhow::Result<Vec<StatementLine>> {
+    from: Option<&str>,
+    to: Option<&str>,
+) -> anyhow::Result<Statement> {
+    let opening: i64 = match from {
+        Some(from) => sqlx::query_scalar(
+            "SELECT CAST(COALESCE(SUM(l.debit_cents - l.credit_cents), 0) AS BIGINT) \
+             FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id \
+             WHERE l.account = $1 AND l.member_id = $2 AND e.entry_date < $3",
+        )
+        .bind(members_account)
+        .bind(member_id)
+        .bind(from)
+        .fetch_one(pool)
+        .await
+        .context("could not read the member's balance brought forward")?,
+        None => 0,
+    };
     let rows = sqlx::query(
         "SELECT e.entry_date, e.label, l.debit_cents, l.credit_cents \
          FROM journal_lines l JOIN journal_entries e ON e.id = l.entry_id \
-         WHERE l.account = $1 AND l.member_id = $2 ORDER BY e.entry_date, e.id, l.line_no",
+         WHERE l.account = $1 AND l.member_id = $2 AND e.entry_date >= $3 AND e.entry_date <= $4 \
+         ORDER BY e.entry_date, e.id, l.line_no",
     )
     .bind(members_account)
     .bind(member_id)
+    .bind(from.unwrap_or("0000-00-00"))
+    .bind(to.unwrap_or("9999-99-99"))
     .fetch_all(pool)
     .await
     .context("could not read the member's account")?;
-    let mut balance = Money::ZERO;
-    rows.iter()
+    let opening = Money::from_cents(opening);
+    let mut balance = opening;
+    let lines = rows
+        .iter()
         .map(|row| {
             let debit = Money::from_cents(row.try_get("debit_cents")?);
             let credit = Money::from_cents(row.try_get("credit_cents")?);
@@ -297,5 +328,10 @@ pub async fn member_statement(
                 balance,
             })
         })
-        .collect()
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(Statement {
+        opening,
+        lines,
+        closing: balance,
+    })
 }

@@ -1,6 +1,8 @@
+pub mod account_plan;
 pub mod accounts;
 pub mod audit;
 pub mod basket;
+pub mod books;
 pub mod config;
 pub mod db;
 pub mod demo;

@@ -315,6 +315,8 @@ pub async fn apply_report(
         .execute(&mut *tx)
         .await
         .context("could not lock the payment")?;
+    // The accounts as they are now: a change of clearing or fees account affects new entries.
+    let accounts = &crate::account_plan::accounts_for_gateway(&mut tx, accounts, gateway).await?;
     let row = sqlx::query(AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM payments WHERE id = $1"
     )))

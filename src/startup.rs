@@ -51,6 +51,7 @@ impl Application {
             .trim_end_matches('/')
             .to_string();
         let session_key = session_key(&pool, &settings).await?;
+        crate::account_plan::adopt_configured_accounts(&pool, &settings.accounts).await?;
         let http = reqwest::Client::builder()
             .timeout(Duration::from_millis(settings.gateway_timeout_ms))
             .connect_timeout(Duration::from_secs(5))

@@ -1,11 +1,13 @@
 //! Pure types of the domain: parsed at the boundary, no I/O.
 
+mod account;
 mod category;
 mod email;
 mod money;
 mod payment_status;
 mod role;
 
+pub use account::{AccountError, AccountNumber, parse_account_prefix};
 pub use category::ChargeCategory;
 pub use email::{Email, EmailError};
 pub use money::{AmountError, Money};

@@ -77,6 +77,27 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::get().to(admin::exports::journal),
         )
         .route("/admin/gateways", web::get().to(admin::gateways))
+        .route("/admin/balances", web::get().to(admin::balances))
+        .route(
+            "/admin/settings/accounts",
+            web::get().to(admin::account_plan::show),
+        )
+        .route(
+            "/admin/settings/accounts/categories",
+            web::post().to(admin::account_plan::add_category),
+        )
+        .route(
+            "/admin/settings/accounts/categories/{code}",
+            web::post().to(admin::account_plan::update_category),
+        )
+        .route(
+            "/admin/settings/accounts/categories/{code}/delete",
+            web::post().to(admin::account_plan::delete_category),
+        )
+        .route(
+            "/admin/settings/accounts/receipts",
+            web::post().to(admin::account_plan::set_receipt_accounts),
+        )
         .route("/admin/audit", web::get().to(admin::audit_log))
         .route("/admin/charges", web::get().to(admin::charges::form))
         .route("/admin/charges", web::post().to(admin::charges::apply))

@@ -3,6 +3,7 @@
 mod admin;
 mod back_office;
 mod basket;
+mod books;
 mod browser;
 mod contract;
 mod helloasso;

@@ -6,6 +6,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::members::{CategoryChoice, ChargeForm, category_choices, validate_charge};
+use crate::account_plan;
 use crate::audit;
 use crate::basket::{self, NewCharge};
 use crate::db;
@@ -68,9 +69,10 @@ async fn view(
             "all".into(),
         ),
     };
+    let categories = account_plan::active_categories(&state.pool).await?;
     Ok(BulkView {
         layout: current.layout(state),
-        categories: category_choices(&charge.category),
+        categories: category_choices(&charge.category, &categories),
         form: charge,
         target,
         members,
@@ -93,7 +95,8 @@ pub async fn apply(
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     current.session.check_csrf(&form.charge.csrf_token)?;
-    let checked = validate_charge(&form.charge).and_then(|charge| {
+    let categories = account_plan::active_categories(&state.pool).await?;
+    let checked = validate_charge(&form.charge, &categories).and_then(|charge| {
         Target::parse(&form.target)
             .map(|target| (charge, target))
             .ok_or_else(|| "Choisissez à qui s'applique cette somme.".to_string())
@@ -122,7 +125,7 @@ pub async fn apply(
             &state.settings.accounts,
             NewCharge {
                 member_id: &member.member_id,
-                category: charge.category,
+                category: &charge.category,
                 label: &charge.label,
                 amount: charge.amount,
                 season: charge.season.as_deref(),
@@ -145,7 +148,7 @@ pub async fn apply(
             &format!("members:{}", form.target),
             None,
             Some(serde_json::json!({
-                "category": charge.category.as_str(),
+                "category": charge.category,
                 "label": charge.label,
                 "amount_cents": charge.amount.cents(),
                 "season": charge.season,

@@ -1,8 +1,12 @@
-//! Downloads of the journal for a fiscal year: CSV or FEC, streamed.
+//! Downloads of the journal: a fiscal year as CSV or FEC, or the journal page's selection as
+//! CSV; streamed.
 
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
+use super::books::{JournalQuery, gateway_names, journal_filter};
+use crate::account_plan;
+use crate::books::JournalFilter;
 use crate::exports::{self, Format};
 use crate::web::{AppError, AppState, ManagerUser};
 
@@ -12,6 +16,9 @@ pub struct ExportQuery {
     format: Option<String>,
     #[serde(default)]
     year: Option<String>,
+    /// The journal page's filters (CSV only).
+    #[serde(flatten)]
+    selection: JournalQuery,
 }
 
 pub async fn journal(
@@ -40,23 +47,40 @@ pub async fn journal(
     let period = exports::fiscal_year(&state.settings, year).map_err(|e| {
         AppError::BadRequest(format!("Exercice mal configuré (fiscal_year_end) : {e}"))
     })?;
+    let selection = journal_filter(&state, &query.selection)
+        .await?
+        .map_err(AppError::BadRequest)?;
+    if format == Format::Fec && !selection.is_empty() {
+        return Err(AppError::BadRequest(
+            "Le FEC couvre tout l'exercice : les filtres ne s'y appliquent pas.".into(),
+        ));
+    }
     tracing::info!(by = %current.user.id, ?format, year, "journal export");
-    let (file_name, content_type) = match format {
+    let (file_name, content_type, filter) = match format {
         Format::Fec => (
             exports::fec_file_name(&state.settings.siren, &period),
             "text/plain; charset=utf-8",
+            JournalFilter::period(&period),
         ),
-        Format::Csv => (
+        Format::Csv if selection.is_empty() => (
             format!("journal-{}-{}.csv", period.from, period.to),
             "text/csv; charset=utf-8",
+            JournalFilter::period(&period),
+        ),
+        Format::Csv => (
+            format!(
+                "journal-selection-{}-{}.csv",
+                selection.from.as_deref().unwrap_or("debut"),
+                selection.to.as_deref().unwrap_or("fin")
+            ),
+            "text/csv; charset=utf-8",
+            selection,
         ),
     };
-    let body = exports::stream(
-        state.pool.clone(),
-        state.settings.accounts.clone(),
-        format,
-        period,
-    );
+    let names = gateway_names(&state).await?;
+    let labels =
+        account_plan::account_labels(&state.pool, &state.settings.accounts, &names).await?;
+    let body = exports::stream(state.pool.clone(), labels, format, filter);
     Ok(HttpResponse::Ok()
         .content_type(content_type)
         .insert_header((

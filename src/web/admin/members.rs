@@ -5,28 +5,31 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::account_plan::{self, Category};
 use crate::accounts::{self, User};
 use crate::audit;
 use crate::basket::{self, NewCharge};
 use crate::db;
-use crate::domain::{ChargeCategory, Money};
-use crate::ledger::{self, StatementLine};
+use crate::domain::Money;
+use crate::ledger::{self, Statement};
 use crate::payments::{self, Payment};
 use crate::web::{AppError, AppState, Layout, ManagerUser, SessionExt, render, see_other};
 
 pub struct CategoryChoice {
-    pub value: &'static str,
-    pub label: &'static str,
+    pub value: String,
+    pub label: String,
     pub selected: bool,
 }
 
-pub fn category_choices(selected: &str) -> Vec<CategoryChoice> {
-    ChargeCategory::ALL
+/// The active categories, to choose from in a charge form.
+pub fn category_choices(selected: &str, categories: &[Category]) -> Vec<CategoryChoice> {
+    categories
         .iter()
+        .filter(|c| c.active)
         .map(|c| CategoryChoice {
-            value: c.as_str(),
-            label: c.label_fr(),
-            selected: c.as_str() == selected,
+            value: c.code.clone(),
+            label: c.label.clone(),
+            selected: c.code == selected,
         })
         .collect()
 }
@@ -53,7 +56,8 @@ pub struct ChargeForm {
 
 /// A charge form read into domain types, or the first thing wrong with it.
 pub struct ValidCharge {
-    pub category: ChargeCategory,
+    /// The code of an active category.
+    pub category: String,
     pub label: String,
     pub amount: Money,
     pub season: Option<String>,
@@ -61,10 +65,11 @@ pub struct ValidCharge {
     pub form_key: String,
 }
 
-pub fn validate_charge(form: &ChargeForm) -> Result<ValidCharge, String> {
-    let category = ChargeCategory::ALL
-        .into_iter()
-        .find(|c| c.as_str() == form.category)
+pub fn validate_charge(form: &ChargeForm, categories: &[Category]) -> Result<ValidCharge, String> {
+    let category = categories
+        .iter()
+        .find(|c| c.active && c.code == form.category)
+        .map(|c| c.code.clone())
         .ok_or("Choisissez une catégorie.")?;
     let label = form.label.trim();
     if label.is_empty() || label.chars().count() > 200 {
@@ -103,17 +108,30 @@ struct MemberView {
     layout: Layout,
     member: User,
     balance: Money,
-    statement: Vec<StatementLine>,
+    statement: Option<Statement>,
+    statement_from: String,
+    statement_to: String,
+    statement_error: Option<String>,
     payments: Vec<Payment>,
     categories: Vec<CategoryChoice>,
     form: ChargeForm,
     form_error: Option<String>,
 }
 
+/// The period of the member's account statement, as typed.
+#[derive(Deserialize, Default)]
+pub struct StatementQuery {
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+}
+
 async fn member_view(
     state: &AppState,
     current: &crate::web::CurrentUser,
     member_id: &str,
+    period: &StatementQuery,
     form: Option<ChargeForm>,
     form_error: Option<String>,
 ) -> Result<MemberView, AppError> {
@@ -121,8 +139,23 @@ async fn member_view(
         .await?
         .ok_or(AppError::NotFound)?;
     let basket = basket::load(&state.pool, &member.id).await?;
-    let statement =
-        ledger::member_statement(&state.pool, &state.settings.accounts.members, &member.id).await?;
+    let (statement, statement_error) = match crate::books::parse_period(&period.from, &period.to) {
+        Ok((from, to)) => (
+            Some(
+                ledger::member_statement(
+                    &state.pool,
+                    &state.settings.accounts.members,
+                    &member.id,
+                    from.as_deref(),
+                    to.as_deref(),
+                )
+                .await?,
+            ),
+            None,
+        ),
+        Err(message) => (None, Some(message)),
+    };
+    let categories = account_plan::active_categories(&state.pool).await?;
     let payments = payments::list_for_member(&state.pool, &member.id).await?;
     let form = form.unwrap_or_else(|| ChargeForm {
         category: "dues".into(),
@@ -133,9 +166,12 @@ async fn member_view(
     Ok(MemberView {
         layout: current.layout(state),
         balance: basket.balance(),
-        categories: category_choices(&form.category),
+        categories: category_choices(&form.category, &categories),
         member,
         statement,
+        statement_from: period.from.clone(),
+        statement_to: period.to.clone(),
+        statement_error,
         payments,
         form,
         form_error,
@@ -146,9 +182,15 @@ pub async fn show(
     state: web::Data<AppState>,
     ManagerUser(current): ManagerUser,
     id: web::Path<String>,
+    period: web::Query<StatementQuery>,
 ) -> Result<HttpResponse, AppError> {
-    let view = member_view(&state, &current, &id, None, None).await?;
-    Ok(render(StatusCode::OK, &view))
+    let view = member_view(&state, &current, &id, &period, None, None).await?;
+    let status = if view.statement_error.is_some() {
+        StatusCode::BAD_REQUEST
+    } else {
+        StatusCode::OK
+    };
+    Ok(render(status, &view))
 }
 
 pub async fn add_charge(
@@ -162,10 +204,13 @@ pub async fn add_charge(
     let member = accounts::find_any(&state.pool, &id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let charge = match validate_charge(&form) {
+    let categories = account_plan::active_categories(&state.pool).await?;
+    let charge = match validate_charge(&form, &categories) {
         Ok(charge) => charge,
         Err(message) => {
-            let view = member_view(&state, &current, &id, Some(form), Some(message)).await?;
+            let period = StatementQuery::default();
+            let view =
+                member_view(&state, &current, &id, &period, Some(form), Some(message)).await?;
             return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &view));
         }
     };
@@ -175,7 +220,7 @@ pub async fn add_charge(
         &state.settings.accounts,
         NewCharge {
             member_id: &member.id,
-            category: charge.category,
+            category: &charge.category,
             label: &charge.label,
             amount: charge.amount,
             season: charge.season.as_deref(),
@@ -192,7 +237,7 @@ pub async fn add_charge(
             &format!("member:{}", member.id),
             None,
             Some(serde_json::json!({
-                "category": charge.category.as_str(),
+                "category": charge.category,
                 "label": charge.label,
                 "amount_cents": charge.amount.cents(),
                 "season": charge.season,

@@ -1,20 +1,23 @@
-//! Manager pages: members and their balances, flagged payments, the journal.
+//! Manager pages: members and their balances, flagged payments, what was collected, the books.
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
 use crate::basket::{self, MemberBalance};
-use crate::ledger::{self, Journal};
 use crate::payments::{self, Payment};
 use crate::web::{AppError, AppState, Layout, ManagerUser, render};
 
+pub mod account_plan;
+pub mod books;
 pub mod charges;
+mod collections_chart;
 pub mod exports;
 mod gateways;
 pub mod members;
 mod payment;
 
+pub use books::{balances, ledger};
 pub use gateways::gateways;
 pub use payment::{cancel, payment_detail, refund};
 
@@ -27,6 +30,8 @@ struct DashboardView {
     recent: Vec<Payment>,
     stuck_mail: Vec<crate::mail::StuckMail>,
     total_owed: String,
+    members_owing: usize,
+    chart: collections_chart::CollectionsChart,
 }
 
 pub async fn dashboard(
@@ -35,14 +40,27 @@ pub async fn dashboard(
 ) -> Result<HttpResponse, AppError> {
     let members = basket::member_balances(&state.pool).await?;
     let flagged = payments::list_flagged(&state.pool).await?;
-    let recent = payments::list_recent(&state.pool, 50).await?;
+    let recent = payments::list_recent(&state.pool, 10).await?;
     let stuck_mail = crate::mail::stuck(&state.pool).await?;
-    let total_owed = members
+    let owing: Vec<_> = members
         .iter()
         .map(|m| m.balance)
         .filter(|b| b.is_positive())
+        .collect();
+    let total_owed = owing
+        .iter()
+        .copied()
         .sum::<crate::domain::Money>()
         .to_string();
+    let months = collections_chart::last_twelve_months(&crate::db::today_text());
+    let collected = crate::books::collected_by_month(
+        &state.pool,
+        &state.settings.accounts.members,
+        &format!("{}-01", months[0]),
+    )
+    .await?;
+    let names = books::gateway_names(&state).await?;
+    let chart = collections_chart::build(&months, &collected, &names);
     let view = DashboardView {
         layout: current.layout(&state),
         members,
@@ -50,28 +68,8 @@ pub async fn dashboard(
         recent,
         stuck_mail,
         total_owed,
-    };
-    Ok(render(StatusCode::OK, &view))
-}
-
-#[derive(Template)]
-#[template(path = "admin/ledger.html")]
-struct LedgerView {
-    layout: Layout,
-    journal: Journal,
-    balanced: bool,
-}
-
-/// The journal: the latest entries with their lines, and the totals of the whole journal.
-pub async fn ledger(
-    state: web::Data<AppState>,
-    ManagerUser(current): ManagerUser,
-) -> Result<HttpResponse, AppError> {
-    let journal = ledger::journal(&state.pool, 500).await?;
-    let view = LedgerView {
-        layout: current.layout(&state),
-        balanced: journal.total_debit == journal.total_credit,
-        journal,
+        members_owing: owing.len(),
+        chart,
     };
     Ok(render(StatusCode::OK, &view))
 }

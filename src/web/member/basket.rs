@@ -5,8 +5,9 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use crate::account_plan::{self, Category};
 use crate::basket::{self, Basket};
-use crate::domain::{ChargeCategory, Money, PaymentStatus, french_date};
+use crate::domain::{Money, PaymentStatus, french_date};
 use crate::gateways::{CheckoutRequest, GatewayError};
 use crate::payments::{self, Payment};
 use crate::web::{AppError, AppState, CurrentUser, Layout, SessionExt, render, see_other};
@@ -19,7 +20,7 @@ pub struct LineView {
 }
 
 pub struct GroupView {
-    pub title: &'static str,
+    pub title: String,
     pub lines: Vec<LineView>,
     pub subtotal: String,
 }
@@ -92,29 +93,25 @@ fn build_view(
     state: &AppState,
     current: &CurrentUser,
     basket: &Basket,
+    categories: &[Category],
     attempts: &[Payment],
     form: FormState,
 ) -> BasketView {
-    let groups = ChargeCategory::ALL
-        .iter()
-        .filter_map(|&category| {
-            let lines = basket.charges_in(category);
-            if lines.is_empty() {
-                return None;
-            }
-            Some(GroupView {
-                title: category.label_fr(),
-                subtotal: lines.iter().map(|l| l.amount).sum::<Money>().to_string(),
-                lines: lines
-                    .iter()
-                    .map(|l| LineView {
-                        date: french_date(&l.occurred_on),
-                        label: l.label.clone(),
-                        season: l.season.clone().unwrap_or_default(),
-                        amount: l.amount.to_string(),
-                    })
-                    .collect(),
-            })
+    let groups = basket
+        .charges_by_category(categories)
+        .into_iter()
+        .map(|(title, lines)| GroupView {
+            title,
+            subtotal: lines.iter().map(|l| l.amount).sum::<Money>().to_string(),
+            lines: lines
+                .iter()
+                .map(|l| LineView {
+                    date: french_date(&l.occurred_on),
+                    label: l.label.clone(),
+                    season: l.season.clone().unwrap_or_default(),
+                    amount: l.amount.to_string(),
+                })
+                .collect(),
         })
         .collect();
     let payments = attempts
@@ -187,7 +184,8 @@ async fn render_basket(
 ) -> Result<HttpResponse, AppError> {
     let basket = basket::load(&state.pool, &current.user.id).await?;
     let attempts = payments::list_for_member(&state.pool, &current.user.id).await?;
-    let view = build_view(state, current, &basket, &attempts, form);
+    let categories = account_plan::categories(&state.pool).await?;
+    let view = build_view(state, current, &basket, &categories, &attempts, form);
     Ok(render(status, &view))
 }
 
