@@ -111,6 +111,13 @@ pub async fn execute(
         .begin()
         .await
         .context("could not start a transaction")?;
+    // Written first, so that SQLite's write lock is taken before anything is read.
+    sqlx::query("UPDATE off_session_charges SET updated_at = $2 WHERE payment_id = $1")
+        .bind(&payment.id)
+        .bind(db::now_text())
+        .execute(&mut *tx)
+        .await
+        .context("could not lock the charge")?;
     mail::enqueue(
         &mut tx,
         &format!("saved_card_charge:{}", payment.id),

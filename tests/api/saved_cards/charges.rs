@@ -22,7 +22,7 @@ async fn flash(browser: &crate::helpers::Browser, payment_id: &str) -> String {
 
 /// Waits (bounded) until the gateway's event about this payment was handled.
 async fn event_handled(app: &TestApp, payment_id: &str) -> bool {
-    for _ in 0..60 {
+    for _ in 0..200 {
         let handled = app
             .count_for(
                 "SELECT COUNT(*) FROM gateway_notifications WHERE payment_id = $1",
