@@ -9,7 +9,7 @@ use super::{
     balance, card_will, charge_from_member_page, mails, manager, off_session, pay_saving_card,
     registry, spawn, stored_cards,
 };
-use crate::helpers::{Browser, MEMBER, Page, TestApp, all_at_once};
+use crate::helpers::{Browser, MEMBER, Page, TestApp, all_at_once, spawn_app_with};
 
 fn today() -> String {
     obole::db::today_text()
@@ -297,4 +297,54 @@ async fn due_dates_are_checked_and_set_by_the_single_and_bulk_forms() {
         .count("SELECT COUNT(*) FROM basket_lines WHERE kind = 'charge' AND due_on IS NULL")
         .await;
     assert_eq!(without, 7, "the demo's charges have no due date");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_due_the_gateway_does_not_answer_is_left_for_a_manager_and_not_charged_again() {
+    // Stripe out of reach; the member kept a card earlier.
+    let app = spawn_app_with(|s| {
+        super::configure(s);
+        s.stripe.api_base = Some("http://127.0.0.1:9/sandbox/stripe".into());
+    })
+    .await;
+    let member_id = app.member_id(MEMBER.0).await;
+    let now = obole::db::now_text();
+    sqlx::query(
+        "INSERT INTO saved_payment_methods (id, member_id, gateway, customer_id, \
+         payment_method_id, label, consented_at, revoked, created_at) \
+         VALUES ($1, $2, 'stripe', 'cus_kept', 'pm_kept', 'Visa •••• 4242', $3, 0, $3)",
+    )
+    .bind(obole::db::new_id())
+    .bind(&member_id)
+    .bind(&now)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let manager = manager(&app).await;
+    let today = today();
+    let added = add_charge(&manager, &member_id, "Week-end", "25", &today, &today).await;
+    assert_eq!(added.status, 303, "{}", added.body);
+
+    let counts = run_dues(&app).await;
+    assert_eq!((counts.charged, counts.failed), (0, 1), "{counts:?}");
+    let (payment_id, status, outcome) = off_session(&app, &member_id).await[0].clone();
+    assert_eq!((status.as_str(), outcome.as_str()), ("created", "unknown"));
+    let reason: Option<String> =
+        sqlx::query_scalar("SELECT failure_reason FROM payments WHERE id = $1")
+            .bind(&payment_id)
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
+    assert!(reason.unwrap().contains("n'a pas répondu"));
+    // The member was told of the charge, not of a failure nobody knows of.
+    assert_eq!(mails(&app, &member_id, "saved_card_charge").await.len(), 1);
+    assert!(
+        mails(&app, &member_id, "saved_card_failed")
+            .await
+            .is_empty()
+    );
+    // The due may have been charged: it is never charged again.
+    assert_eq!(run_dues(&app).await, DueCounts::default());
+    assert_eq!(off_session(&app, &member_id).await.len(), 1);
+    assert_eq!(app.postings_for(&payment_id).await, (0, 0));
 }
