@@ -157,6 +157,8 @@ pub struct NewCharge<'a> {
     pub date: &'a str,
     /// Names the charge so that submitting it twice adds it once.
     pub posting_key: &'a str,
+    /// When it falls due: a member with a saved card is charged for it then.
+    pub due_on: Option<&'a str>,
 }
 
 /// Adds a charge to a member's basket and posts it (debit member, credit the income account
@@ -175,7 +177,8 @@ pub async fn add_charge(
         .with_context(|| format!("no category {}", charge.category))?;
     let inserted = sqlx::query(
         "INSERT INTO basket_lines (id, member_id, kind, category, label, amount_cents, season, \
-         posting_key, occurred_on, created_at) VALUES ($1, $2, 'charge', $3, $4, $5, $6, $7, $8, $9) \
+         posting_key, occurred_on, created_at, due_on) \
+         VALUES ($1, $2, 'charge', $3, $4, $5, $6, $7, $8, $9, $10) \
          ON CONFLICT (posting_key) DO NOTHING",
     )
     .bind(db::new_id())
@@ -187,6 +190,7 @@ pub async fn add_charge(
     .bind(charge.posting_key)
     .bind(charge.date)
     .bind(db::now_text())
+    .bind(charge.due_on)
     .execute(&mut *tx)
     .await
     .context("could not add the charge")?;

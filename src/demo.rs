@@ -130,6 +130,7 @@ pub async fn seed(pool: &Pool, accounts: &ChartOfAccounts) -> anyhow::Result<()>
                 season: Some(SEASON),
                 date: &today,
                 posting_key: &posting_key,
+                due_on: None,
             },
         )
         .await?;

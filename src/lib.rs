@@ -16,5 +16,6 @@ pub mod notifications;
 pub mod payments;
 pub mod reconcile;
 pub mod sandbox;
+pub mod saved_cards;
 pub mod startup;
 pub mod web;

@@ -30,12 +30,29 @@ pub enum MailContent {
         gateway: String,
         date: String,
     },
+    /// The member's saved card is being charged: how much, and what for.
+    SavedCardCharge {
+        payment_id: String,
+        amount_cents: i64,
+        card: String,
+        gateway: String,
+        reason: String,
+    },
+    /// The member's saved card could not be charged: they are asked to pay by hand.
+    SavedCardFailed {
+        payment_id: String,
+        amount_cents: i64,
+        card: String,
+        authentication_required: bool,
+    },
 }
 
 impl MailContent {
     fn kind(&self) -> &'static str {
         match self {
             MailContent::Receipt { .. } => "receipt",
+            MailContent::SavedCardCharge { .. } => "saved_card_charge",
+            MailContent::SavedCardFailed { .. } => "saved_card_failed",
         }
     }
 }
@@ -191,6 +208,9 @@ async fn render(
                 text,
                 html,
             )
+        }
+        MailContent::SavedCardCharge { .. } | MailContent::SavedCardFailed { .. } => {
+            crate::saved_cards::mail::render(content, association, &name, base_url)?
         }
     };
     let from: Mailbox = settings

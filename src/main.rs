@@ -93,6 +93,10 @@ async fn main() -> anyhow::Result<()> {
                 counts.flagged,
                 counts.errors
             );
+            println!(
+                "dues on saved cards: {} charged, {} failed",
+                counts.dues_charged, counts.dues_failed
+            );
             Ok(())
         }
         Command::Migrate => {

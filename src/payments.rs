@@ -407,6 +407,8 @@ pub async fn apply_report(
                 .context("could not date the payment")?;
             status = PaymentStatus::Paid;
         }
+        // A card the member asked to keep is kept with the payment that proved it.
+        crate::saved_cards::remember(&mut tx, &payment, report).await?;
     } else if report.status != status
         && report.status.allowed_sources().contains(&status)
         && matches!(
@@ -843,6 +845,7 @@ pub async fn request_refund(
                 id: outcome.refund_id,
                 amount: outcome.amount,
             }],
+            saved_method: None,
         };
         apply_report(
             pool,

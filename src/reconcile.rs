@@ -1,6 +1,7 @@
 //! The reconciliation sweep: asks gateways about attempts still open after a while (their
 //! notification was lost) and expires those abandoned on the hosted page. It posts through
-//! the one writer, so a sweep racing a notification still posts once.
+//! the one writer, so a sweep racing a notification still posts once. It also charges the
+//! dues whose date has come on the cards members saved (`saved_cards::dues`).
 
 use std::time::Duration;
 
@@ -18,6 +19,9 @@ pub struct SweepCounts {
     pub expired: u64,
     pub flagged: u64,
     pub errors: u64,
+    /// Dues charged on saved cards, and those refused or unanswered.
+    pub dues_charged: u64,
+    pub dues_failed: u64,
 }
 
 fn cutoff(seconds_ago: i64) -> String {
@@ -116,6 +120,17 @@ pub async fn run_once(
                 counts.errors += 1;
                 tracing::warn!(payment_id = %payment.id, error = ?error, "sweep could not ask about a refund");
             }
+        }
+    }
+    // Dues whose date has come, on the cards members saved.
+    match crate::saved_cards::dues::run_once(pool, gateways, settings).await {
+        Ok(dues) => {
+            counts.dues_charged = dues.charged;
+            counts.dues_failed = dues.failed;
+        }
+        Err(error) => {
+            counts.errors += 1;
+            tracing::error!(error = ?error, "dues on saved cards could not be charged");
         }
     }
     Ok(counts)

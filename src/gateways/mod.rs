@@ -58,6 +58,53 @@ pub struct CheckoutRequest {
     pub installments: Option<u8>,
     /// True only when every basket line paid is a donation (HelloAsso's `containsDonation`).
     pub contains_donation: bool,
+    /// The member agreed that the gateway keeps the card for later off-session charges.
+    pub save_card: Option<SaveCard>,
+}
+
+/// Keep the card used for this payment at the gateway, for the member's later dues.
+#[derive(Debug, Clone, Default)]
+pub struct SaveCard {
+    /// The member's customer at this gateway, when obole already knows one.
+    pub customer_id: Option<String>,
+}
+
+/// A card kept at the gateway: its references only, never card data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SavedMethod {
+    pub customer_id: String,
+    pub payment_method_id: String,
+    /// What the member recognises it by ("Visa •••• 4242"), when the gateway tells.
+    pub label: Option<String>,
+}
+
+/// A charge of a saved card while the member is away (a due, or a manager's click).
+#[derive(Debug, Clone)]
+pub struct OffSessionRequest {
+    /// obole's attempt id: the gateway's reference and its idempotency key.
+    pub payment_id: String,
+    pub amount: Money,
+    pub currency: String,
+    pub description: String,
+    pub customer_id: String,
+    pub payment_method_id: String,
+}
+
+/// Why the member's bank did not accept an off-session charge.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decline {
+    /// The bank wants the cardholder to authenticate (3-D Secure): they must pay by hand.
+    AuthenticationRequired,
+    /// Refused (insufficient funds, expired card...), with the gateway's words.
+    Refused(String),
+}
+
+/// What the gateway did with an off-session charge: its report (through the one writer, like
+/// any other), and the decline when the bank said no.
+#[derive(Debug, Clone)]
+pub struct OffSessionOutcome {
+    pub report: GatewayReport,
+    pub decline: Option<Decline>,
 }
 
 /// The payment created at the gateway, and where to send the member.
@@ -101,6 +148,8 @@ pub struct GatewayReport {
     pub captures: Vec<Capture>,
     /// Succeeded refunds only.
     pub refunds: Vec<RefundFact>,
+    /// The card the gateway kept for later charges, when the payment asked it to.
+    pub saved_method: Option<SavedMethod>,
 }
 
 impl GatewayReport {
@@ -202,6 +251,17 @@ pub trait Gateway: Send + Sync {
     /// Cancels an unpaid request at the gateway, where it allows it.
     async fn cancel(&self, _gateway_ref: &str) -> Result<(), GatewayError> {
         Err(GatewayError::Unsupported("cancel a payment request"))
+    }
+    /// Charges a saved card, the member not present (`capabilities().saved_cards`).
+    async fn charge_saved_card(
+        &self,
+        _request: &OffSessionRequest,
+    ) -> Result<OffSessionOutcome, GatewayError> {
+        Err(GatewayError::Unsupported("charge a saved card"))
+    }
+    /// Asks the gateway to forget a saved card, where its API allows it.
+    async fn forget_saved_card(&self, _saved: &SavedMethod) -> Result<(), GatewayError> {
+        Err(GatewayError::Unsupported("forget a saved card"))
     }
 }
 

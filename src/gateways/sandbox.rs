@@ -131,6 +131,7 @@ impl SandboxPayment {
                     amount: Money::from_cents(r.amount),
                 })
                 .collect(),
+            saved_method: None,
         };
         if status == PaymentStatus::Paid {
             report.paid_in_full(self.fee.map(Money::from_cents))

@@ -64,6 +64,8 @@ struct HostedPageView<'a> {
     reference: &'a str,
     open: bool,
     status: &'a str,
+    /// Shown when the merchant keeps the card for later charges: what the payer agrees to.
+    consent: Option<&'a str>,
 }
 
 pub struct HostedPage<'a> {
@@ -80,6 +82,15 @@ pub struct HostedPage<'a> {
 }
 
 pub fn hosted_page(page: HostedPage<'_>) -> HttpResponse {
+    render_hosted_page(page, None)
+}
+
+/// The hosted page of a payment that keeps the card, with the consent the gateway shows.
+pub fn hosted_page_keeping_card(page: HostedPage<'_>, consent: &str) -> HttpResponse {
+    render_hosted_page(page, Some(consent))
+}
+
+fn render_hosted_page(page: HostedPage<'_>, consent: Option<&str>) -> HttpResponse {
     let view = HostedPageView {
         gateway: page.gateway,
         action_url: page.action_url,
@@ -88,6 +99,7 @@ pub fn hosted_page(page: HostedPage<'_>) -> HttpResponse {
         reference: page.reference,
         open: page.open,
         status: page.status,
+        consent,
     };
     match view.render() {
         Ok(html) => HttpResponse::Ok()

@@ -65,6 +65,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/lang", web::post().to(lang::choose))
         .route("/basket", web::get().to(member::basket::show))
         .route("/basket/pay", web::post().to(member::basket::pay))
+        .route(
+            "/basket/saved-card/{id}/forget",
+            web::post().to(member::saved_card::forget),
+        )
         .route("/payments/{id}", web::get().to(member::payment::show))
         .route(
             "/payments/{id}/return",
@@ -105,6 +109,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/members/{id}/charges",
             web::post().to(admin::members::add_charge),
+        )
+        .route(
+            "/admin/members/{id}/saved-card/charge",
+            web::post().to(admin::saved_card::charge),
         )
         .route("/admin/payments/{id}", web::get().to(admin::payment_detail))
         .route("/admin/payments/{id}/refund", web::post().to(admin::refund))

@@ -19,6 +19,7 @@ mod pay;
 mod paypal;
 mod payplug;
 mod payzen;
+mod saved_cards;
 mod stancer;
 mod stripe;
 mod sweep;

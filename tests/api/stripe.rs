@@ -3,7 +3,7 @@
 //! events obole does not track, what the emulator refuses as Stripe does, and the form obole
 //! sends checked against Stripe's OpenAPI spec (in `openapi`).
 
-mod openapi;
+pub(crate) mod openapi;
 
 use obole::config::Settings;
 use obole::gateways::stripe::{

@@ -25,6 +25,7 @@ fn report(id: &str, gateway_ref: &str, amount: i64) -> GatewayReport {
         event_id: None,
         captures: Vec::new(),
         refunds: Vec::new(),
+        saved_method: None,
     }
 }
 

@@ -276,6 +276,7 @@ impl HelloAssoCheckoutIntent {
             event_id,
             captures: Vec::new(),
             refunds: Vec::new(),
+            saved_method: None,
         };
         let Some(order) = self.order else {
             return report;

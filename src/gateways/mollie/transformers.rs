@@ -262,6 +262,7 @@ impl MolliePayment {
             event_id: None,
             captures,
             refunds,
+            saved_method: None,
         })
     }
 }

@@ -230,6 +230,7 @@ impl PayPalGateway {
             event_id: None,
             captures: facts.captures,
             refunds: facts.refunds,
+            saved_method: None,
         })
     }
 

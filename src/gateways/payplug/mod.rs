@@ -139,6 +139,7 @@ fn into_report(payment: PayPlugPayment, refunds: Vec<PayPlugRefund>) -> GatewayR
                 amount: Money::from_cents(r.amount),
             })
             .collect(),
+        saved_method: None,
     };
     if status == PaymentStatus::Paid {
         // PayPlug's payment object carries no fee: fees are only in its accounting reports.

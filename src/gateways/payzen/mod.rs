@@ -234,6 +234,7 @@ fn report_of(
                 amount: Money::from_cents(t.amount),
             })
             .collect(),
+        saved_method: None,
     }
 }
 
@@ -392,6 +393,7 @@ mod tests {
             notification_url: "https://obole.example/webhooks/payzen".into(),
             installments: None,
             contains_donation: false,
+            save_card: None,
         }
     }
 

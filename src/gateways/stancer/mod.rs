@@ -2,6 +2,10 @@
 //! HTTP Basic with the secret key. Stancer sends no notification: payments are confirmed by
 //! reading the intent and its payment back with obole's key (return page and reconciliation
 //! sweep). Anything posted to obole's webhook for Stancer is only a hint to re-read.
+//!
+//! Saved cards: the intent is made for the member's Stancer customer (created once), and the
+//! card it used (`card_…`) is then charged later with `POST /v2/payments/` on that customer,
+//! the attempt's id as `unique_id`. Such a payment is its own reference (`paym_…`).
 
 mod transformers;
 
@@ -12,12 +16,14 @@ use serde::Deserialize;
 
 use super::{
     Capabilities, Checkout, CheckoutRequest, Gateway, GatewayError, GatewayReport,
-    IncomingNotification, NotificationError, RefundOutcome, RefundRequest,
+    IncomingNotification, NotificationError, OffSessionOutcome, OffSessionRequest, RefundOutcome,
+    RefundRequest,
 };
 use crate::config::Settings;
-use crate::domain::Money;
+use crate::domain::{Money, PaymentStatus};
 use transformers::{
-    StancerCreateIntent, StancerCreateRefund, StancerError, StancerHint, StancerIntent,
+    StancerCard, StancerCreateCustomer, StancerCreateIntent, StancerCreatePayment,
+    StancerCreateRefund, StancerCustomer, StancerError, StancerHint, StancerIntent,
     StancerMetadata, StancerPayment, StancerRefund,
 };
 
@@ -107,16 +113,81 @@ impl StancerGateway {
         .await
     }
 
-    /// The intent and the payment it produced, read with obole's key.
+    /// The intent and the payment it produced, read with obole's key; and the card kept for
+    /// the intent's customer, when it was made for one and is paid.
     async fn report(&self, intent: StancerIntent) -> Result<GatewayReport, GatewayError> {
         let payment = match intent.payment.as_deref() {
             Some(id) => Some(self.get_payment(id).await?),
             None => None,
         };
-        transformers::into_report(intent, payment).map_err(|e| {
-            GatewayError::Unavailable(anyhow::anyhow!("unreadable Stancer payment: {e}"))
-        })
+        let paid = payment.as_ref().is_some_and(|p| {
+            PaymentStatus::from(transformers::StancerState::Payment(p.status))
+                == PaymentStatus::Paid
+        });
+        let card = match (&intent.customer, intent.card.as_deref()) {
+            (Some(_), Some(card)) if paid => Some(self.get_card(card).await?),
+            _ => None,
+        };
+        transformers::into_report(intent, payment, card).map_err(unreadable)
     }
+
+    async fn get_card(&self, id: &str) -> Result<StancerCard, GatewayError> {
+        if !valid_id(id, "card_") {
+            return Err(GatewayError::Unavailable(anyhow::anyhow!(
+                "Stancer named a malformed card {id:?}"
+            )));
+        }
+        read_json(
+            self.send(self.http.get(self.url(&format!("cards/{id}"))))
+                .await?,
+        )
+        .await
+    }
+
+    /// The customer to keep the card for: the member's known one, or a new one.
+    async fn customer_for(&self, request: &CheckoutRequest) -> Result<String, GatewayError> {
+        if let Some(known) = request
+            .save_card
+            .as_ref()
+            .and_then(|s| s.customer_id.clone())
+        {
+            if !valid_id(&known, "cust_") {
+                return Err(GatewayError::Rejected("client Stancer invalide".into()));
+            }
+            return Ok(known);
+        }
+        let email = request.payer_email.trim();
+        if !(5..=64).contains(&email.chars().count()) {
+            return Err(GatewayError::Rejected(
+                "Stancer demande une adresse électronique de 5 à 64 caractères pour garder une carte"
+                    .into(),
+            ));
+        }
+        let name = format!("{} {}", request.payer_first_name, request.payer_last_name)
+            .trim()
+            .chars()
+            .take(64)
+            .collect::<String>();
+        let body = StancerCreateCustomer {
+            name: (name.chars().count() >= 4).then_some(name),
+            email: email.to_string(),
+        };
+        let customer: StancerCustomer = read_json(
+            self.send(self.http.post(self.url("customers/")).json(&body))
+                .await?,
+        )
+        .await?;
+        if !valid_id(&customer.id, "cust_") {
+            return Err(GatewayError::Unavailable(anyhow::anyhow!(
+                "Stancer named a malformed customer"
+            )));
+        }
+        Ok(customer.id)
+    }
+}
+
+fn unreadable(problem: String) -> GatewayError {
+    GatewayError::Unavailable(anyhow::anyhow!("unreadable Stancer payment: {problem}"))
 }
 
 /// Stancer's ids are a prefix and letters or digits; anything else never reaches a URL.
@@ -172,7 +243,7 @@ impl Gateway for StancerGateway {
             partial_refund: true,
             cancel: false,
             fees: false,
-            saved_cards: false,
+            saved_cards: true,
             installments: false,
             verification: "no notification: the payment is read back with the secret key (return page and sweep)",
         }
@@ -180,6 +251,10 @@ impl Gateway for StancerGateway {
 
     #[tracing::instrument(skip_all, fields(payment_id = %request.payment_id))]
     async fn create_payment(&self, request: &CheckoutRequest) -> Result<Checkout, GatewayError> {
+        let customer = match request.save_card {
+            Some(_) => Some(self.customer_for(request).await?),
+            None => None,
+        };
         let body = StancerCreateIntent {
             amount: request.amount.cents(),
             currency: request.currency.to_ascii_lowercase(),
@@ -193,6 +268,8 @@ impl Gateway for StancerGateway {
             metadata: StancerMetadata {
                 payment_id: &request.payment_id,
             },
+            customer: customer.as_deref(),
+            threeds: customer.as_ref().map(|_| "required"),
         };
         let response = self
             .send(self.http.post(self.url("payment_intents/")).json(&body))
@@ -247,6 +324,11 @@ impl Gateway for StancerGateway {
 
     #[tracing::instrument(skip_all, fields(gateway_ref = %gateway_ref))]
     async fn fetch_payment(&self, gateway_ref: &str) -> Result<GatewayReport, GatewayError> {
+        // A charge of a kept card is a payment, with no intent around it.
+        if valid_id(gateway_ref, "paym_") {
+            let payment = self.get_payment(gateway_ref).await?;
+            return transformers::payment_report(payment).map_err(unreadable);
+        }
         if !valid_id(gateway_ref, "pi_") {
             return Err(GatewayError::Rejected(format!(
                 "{gateway_ref:?} n'est pas un paiement Stancer"
@@ -265,14 +347,19 @@ impl Gateway for StancerGateway {
                 Money::from_cents(MINIMUM_REFUND_CENTS)
             )));
         }
-        if !valid_id(&request.gateway_ref, "pi_") {
+        let payment = if valid_id(&request.gateway_ref, "paym_") {
+            request.gateway_ref.clone()
+        } else if valid_id(&request.gateway_ref, "pi_") {
+            let intent: StancerIntent =
+                read_json(self.get_intent(&request.gateway_ref).await?).await?;
+            let Some(payment) = intent.payment.filter(|p| valid_id(p, "paym_")) else {
+                return Err(GatewayError::Rejected(
+                    "ce paiement Stancer n'a pas été payé".into(),
+                ));
+            };
+            payment
+        } else {
             return Err(GatewayError::Rejected("paiement Stancer inconnu".into()));
-        }
-        let intent: StancerIntent = read_json(self.get_intent(&request.gateway_ref).await?).await?;
-        let Some(payment) = intent.payment.filter(|p| valid_id(p, "paym_")) else {
-            return Err(GatewayError::Rejected(
-                "ce paiement Stancer n'a pas été payé".into(),
-            ));
         };
         let response = self
             .send(
@@ -295,6 +382,45 @@ impl Gateway for StancerGateway {
             amount: Money::from_cents(refund.amount),
             status: refund.status.into(),
         })
+    }
+
+    /// `POST /v2/payments/` on the customer's kept card, the attempt's id as `unique_id`: a
+    /// second payment with the same id is refused by Stancer, so a retry never charges twice.
+    #[tracing::instrument(skip_all, fields(payment_id = %request.payment_id))]
+    async fn charge_saved_card(
+        &self,
+        request: &OffSessionRequest,
+    ) -> Result<OffSessionOutcome, GatewayError> {
+        if !valid_id(&request.customer_id, "cust_")
+            || !valid_id(&request.payment_method_id, "card_")
+        {
+            return Err(GatewayError::Rejected(
+                "carte Stancer enregistrée invalide".into(),
+            ));
+        }
+        let body = StancerCreatePayment {
+            amount: request.amount.cents(),
+            currency: request.currency.to_ascii_lowercase(),
+            description: transformers::description(&request.description),
+            order_id: &request.payment_id,
+            unique_id: &request.payment_id,
+            capture: true,
+            customer: &request.customer_id,
+            card: &request.payment_method_id,
+        };
+        let payment: StancerPayment = read_json(
+            self.send(self.http.post(self.url("payments/")).json(&body))
+                .await?,
+        )
+        .await?;
+        if !valid_id(&payment.id, "paym_") {
+            return Err(GatewayError::Unavailable(anyhow::anyhow!(
+                "Stancer named a malformed payment"
+            )));
+        }
+        let decline = transformers::decline_of(&payment);
+        let report = transformers::payment_report(payment).map_err(unreadable)?;
+        Ok(OffSessionOutcome { report, decline })
     }
 }
 

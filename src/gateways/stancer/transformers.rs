@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Money, PaymentStatus};
-use crate::gateways::{Capture, GatewayReport, RefundFact, RefundStatus};
+use crate::gateways::{Capture, Decline, GatewayReport, RefundFact, RefundStatus, SavedMethod};
 
 #[derive(Serialize)]
 pub struct StancerCreateIntent<'a> {
@@ -18,6 +18,83 @@ pub struct StancerCreateIntent<'a> {
     pub capture: bool,
     pub methods_allowed: [&'static str; 1],
     pub metadata: StancerMetadata<'a>,
+    /// The member's customer, when the card is to be kept for later dues.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer: Option<&'a str>,
+    /// `required` when keeping the card: the first payment is authenticated.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threeds: Option<&'static str>,
+}
+
+/// A customer, to whom Stancer attaches the cards kept for later charges.
+#[derive(Serialize)]
+pub struct StancerCreateCustomer {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub email: String,
+}
+
+#[derive(Deserialize)]
+pub struct StancerCustomer {
+    pub id: String,
+}
+
+/// A payment on a kept card, the member away: no `auth` (Stancer refuses `auth: false`, and
+/// omitting it asks for no authentication), `unique_id` makes a retry harmless.
+#[derive(Serialize)]
+pub struct StancerCreatePayment<'a> {
+    pub amount: i64,
+    pub currency: String,
+    pub description: String,
+    pub order_id: &'a str,
+    pub unique_id: &'a str,
+    pub capture: bool,
+    pub customer: &'a str,
+    pub card: &'a str,
+}
+
+/// A card as Stancer shows it: only what a member recognises it by is read.
+#[derive(Deserialize)]
+pub struct StancerCard {
+    pub id: String,
+    #[serde(default)]
+    pub brand: Option<String>,
+    #[serde(default)]
+    pub last4: Option<String>,
+}
+
+/// "Visa •••• 4242", from Stancer's card.
+pub fn card_label(card: &StancerCard) -> Option<String> {
+    let last4 = card.last4.as_deref()?;
+    let brand = match card.brand.as_deref().unwrap_or("") {
+        "visa" => "Visa",
+        "mastercard" => "Mastercard",
+        "amex" => "American Express",
+        "cb" => "CB",
+        "maestro" => "Maestro",
+        _ => "Carte",
+    };
+    Some(format!("{brand} •••• {last4}"))
+}
+
+/// Bank answers asking for the cardholder's authentication (soft declines: Visa `1A`,
+/// Mastercard `65`, `A1` on some networks). Which codes Stancer passes on is unconfirmed.
+const AUTHENTICATION_WANTED: [&str; 3] = ["1A", "A1", "65"];
+
+/// Why a payment on a kept card was not accepted, when it was not.
+pub fn decline_of(payment: &StancerPayment) -> Option<Decline> {
+    if !matches!(
+        payment.status,
+        StancerPaymentStatus::Refused | StancerPaymentStatus::Failed
+    ) {
+        return None;
+    }
+    let response = payment.response.as_deref().unwrap_or("");
+    Some(if AUTHENTICATION_WANTED.contains(&response) {
+        Decline::AuthenticationRequired
+    } else {
+        Decline::Refused(format!("refusée par la banque (code {response})"))
+    })
 }
 
 /// Echoed back on every read of the intent: which attempt of obole's it is.
@@ -158,6 +235,12 @@ pub struct StancerIntent {
     pub payment: Option<String>,
     #[serde(default)]
     pub live_mode: Option<bool>,
+    /// The customer the intent was made for (`cust_…`), when the card is to be kept.
+    #[serde(default)]
+    pub customer: Option<String>,
+    /// The card used (`card_…`), once there is one.
+    #[serde(default)]
+    pub card: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -171,6 +254,9 @@ pub struct StancerPayment {
     pub live_mode: bool,
     #[serde(default)]
     pub refunds: Vec<StancerRefund>,
+    /// The bank's answer (`00`: approved).
+    #[serde(default)]
+    pub response: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -230,10 +316,12 @@ fn cents(amount: i64, what: &str) -> Result<Money, String> {
 }
 
 /// The intent (and its payment, when there is one) as verified facts. No fee: Stancer's API
-/// does not report what it keeps on a payment.
+/// does not report what it keeps on a payment. `card` is the card kept for the intent's
+/// customer, read when the payment asked to keep it.
 pub fn into_report(
     intent: StancerIntent,
     payment: Option<StancerPayment>,
+    card: Option<StancerCard>,
 ) -> Result<GatewayReport, String> {
     let reference = intent
         .metadata
@@ -253,8 +341,26 @@ pub fn into_report(
             event_id: None,
             captures: Vec::new(),
             refunds: Vec::new(),
+            saved_method: None,
         });
     };
+    let mut report = payment_report(payment)?;
+    report.gateway_ref = intent.id;
+    report.reference = reference.or(report.reference);
+    if report.status == PaymentStatus::Paid
+        && let (Some(customer_id), Some(card)) = (intent.customer, card)
+    {
+        report.saved_method = Some(SavedMethod {
+            customer_id,
+            label: card_label(&card),
+            payment_method_id: card.id,
+        });
+    }
+    Ok(report)
+}
+
+/// A payment as verified facts, keyed by its own id: a charge of a kept card has no intent.
+pub fn payment_report(payment: StancerPayment) -> Result<GatewayReport, String> {
     let amount = cents(payment.amount, "payment")?;
     let status = PaymentStatus::from(StancerState::Payment(payment.status));
     let captures = if status == PaymentStatus::Paid {
@@ -276,8 +382,8 @@ pub fn into_report(
         }
     }
     Ok(GatewayReport {
-        gateway_ref: intent.id,
-        reference: reference.or(payment.order_id),
+        gateway_ref: payment.id,
+        reference: payment.order_id,
         status,
         amount,
         currency: payment.currency.to_ascii_uppercase(),
@@ -285,6 +391,7 @@ pub fn into_report(
         event_id: None,
         captures,
         refunds,
+        saved_method: None,
     })
 }
 
@@ -372,7 +479,7 @@ mod tests {
             ]
         }))
         .unwrap();
-        let report = into_report(intent, Some(payment)).unwrap();
+        let report = into_report(intent, Some(payment), None).unwrap();
         assert_eq!(report.status, PaymentStatus::Paid);
         assert_eq!(report.reference.as_deref(), Some("attempt-1"));
         assert_eq!(report.currency, "EUR");
@@ -387,6 +494,57 @@ mod tests {
                 amount: Money::from_cents(500)
             }]
         );
+    }
+
+    #[test]
+    fn a_paid_intent_for_a_customer_reports_the_card_kept() {
+        let intent: StancerIntent = serde_json::from_value(json!({
+            "id": "pi_abc", "status": "captured", "amount": 3000, "currency": "eur",
+            "order_id": "attempt-1", "payment": "paym_abc", "customer": "cust_abc",
+            "card": "card_abc", "live_mode": false
+        }))
+        .unwrap();
+        let payment: StancerPayment = serde_json::from_value(json!({
+            "id": "paym_abc", "status": "to_capture", "amount": 3000, "currency": "eur",
+            "order_id": "attempt-1", "live_mode": false, "response": "00"
+        }))
+        .unwrap();
+        let card: StancerCard = serde_json::from_value(json!({
+            "id": "card_abc", "brand": "visa", "last4": "4242", "exp_month": 12
+        }))
+        .unwrap();
+        let report = into_report(intent, Some(payment), Some(card)).unwrap();
+        assert_eq!(
+            report.saved_method,
+            Some(SavedMethod {
+                customer_id: "cust_abc".into(),
+                payment_method_id: "card_abc".into(),
+                label: Some("Visa •••• 4242".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn refusals_of_a_kept_card_tell_authentication_from_refusal() {
+        let payment = |status: &str, response: &str| -> StancerPayment {
+            serde_json::from_value(json!({
+                "id": "paym_x", "status": status, "amount": 3000, "currency": "eur",
+                "live_mode": false, "response": response
+            }))
+            .unwrap()
+        };
+        assert_eq!(decline_of(&payment("to_capture", "00")), None);
+        assert_eq!(
+            decline_of(&payment("refused", "1A")),
+            Some(Decline::AuthenticationRequired)
+        );
+        assert_eq!(
+            decline_of(&payment("refused", "51")),
+            Some(Decline::Refused("refusée par la banque (code 51)".into()))
+        );
+        let report = payment_report(payment("refused", "05")).unwrap();
+        assert_eq!(report.gateway_ref, "paym_x");
+        assert_eq!(report.status, PaymentStatus::Failed);
     }
 
     #[test]

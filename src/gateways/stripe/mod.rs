@@ -2,6 +2,10 @@
 //! as Bearer, a pinned `Stripe-Version`, an `Idempotency-Key` on every POST; events proved by
 //! their `Stripe-Signature`, then the session re-read (with its PaymentIntent, latest charge
 //! and balance transaction) so that the report carries the fee and the refunds.
+//!
+//! Saved cards: a session asked to keep the card (`setup_future_usage=off_session`, with the
+//! member's Customer or `customer_creation=always`) leaves a PaymentMethod on a Customer; a
+//! later due is a PaymentIntent obole creates and confirms off-session, read back the same way.
 
 mod transformers;
 
@@ -12,12 +16,13 @@ use serde::Deserialize;
 
 pub use self::transformers::{API_VERSION, SIGNATURE_HEADER, signature_header};
 use self::transformers::{
-    METADATA_PAYMENT_ID, StripeErrorBody, StripeEvent, StripeList, StripeRefund, StripeSession,
+    METADATA_OFF_SESSION, METADATA_PAYMENT_ID, StripeErrorBody, StripeEvent, StripeList,
+    StripePaymentIntent, StripePaymentMethod, StripeRefund, StripeSession,
 };
 use super::{
     Capabilities, Capture, Checkout, CheckoutRequest, Gateway, GatewayError, GatewayReport,
-    IncomingNotification, NotificationError, RefundFact, RefundOutcome, RefundRequest,
-    RefundStatus,
+    IncomingNotification, NotificationError, OffSessionOutcome, OffSessionRequest, RefundFact,
+    RefundOutcome, RefundRequest, RefundStatus, SavedMethod,
 };
 use crate::config::Settings;
 use crate::domain::{Money, PaymentStatus};
@@ -30,6 +35,10 @@ const LIVE_API_BASE: &str = "https://api.stripe.com";
 
 /// The session with everything a report needs, in one call (three levels; Stripe allows four).
 const SESSION_EXPAND: &str = "payment_intent.latest_charge.balance_transaction";
+/// The card a session kept, for its label.
+const SESSION_METHOD_EXPAND: &str = "payment_intent.payment_method";
+/// A PaymentIntent with its fee.
+const INTENT_EXPAND: &str = "latest_charge.balance_transaction";
 
 /// Settings of the Stripe connector (`[stripe]` in the file, `OBOLE_STRIPE__*` in the environment).
 #[derive(Debug, Clone, Deserialize)]
@@ -106,7 +115,10 @@ impl StripeGateway {
         let session_id = path_id(session_id)?;
         let response = self
             .get(&format!("/v1/checkout/sessions/{session_id}"))
-            .query(&[("expand[]", SESSION_EXPAND)])
+            .query(&[
+                ("expand[]", SESSION_EXPAND),
+                ("expand[]", SESSION_METHOD_EXPAND),
+            ])
             .send()
             .await
             .context("Stripe API unreachable")
@@ -173,18 +185,28 @@ impl StripeGateway {
             let intent = intent.ok_or_else(|| {
                 GatewayError::Unavailable(anyhow::anyhow!("a paid session without PaymentIntent"))
             })?;
-            let fee = charge
-                .and_then(|c| c.balance_transaction.as_ref())
-                .and_then(|b| b.object())
-                .map(|b| Money::from_cents(b.fee));
-            vec![Capture {
-                id: intent.id.clone(),
-                amount: Money::from_cents(intent.amount_received),
-                fee,
-            }]
+            vec![capture_of(intent)]
         } else {
             Vec::new()
         };
+        let saved_method = intent
+            .filter(|i| {
+                status == PaymentStatus::Paid
+                    && i.setup_future_usage.as_deref() == Some("off_session")
+            })
+            .and_then(|i| {
+                let customer_id = i.customer.clone().or_else(|| session.customer.clone())?;
+                Some(SavedMethod {
+                    customer_id,
+                    payment_method_id: i.payment_method_id()?.to_string(),
+                    label: i
+                        .payment_method
+                        .as_ref()
+                        .and_then(|m| m.object())
+                        .and_then(|m: &StripePaymentMethod| m.card.as_ref())
+                        .and_then(transformers::card_label),
+                })
+            });
         let reference = session.client_reference_id.clone().or_else(|| {
             session
                 .metadata
@@ -200,14 +222,60 @@ impl StripeGateway {
             live: session.livemode,
             event_id,
             captures,
-            refunds: refunds
-                .into_iter()
-                .filter(|r| r.status.map(RefundStatus::from) == Some(RefundStatus::Succeeded))
-                .map(|r| RefundFact {
-                    id: r.id,
-                    amount: Money::from_cents(r.amount),
-                })
-                .collect(),
+            refunds: succeeded(refunds),
+            saved_method,
+        })
+    }
+
+    async fn intent(&self, intent_id: &str) -> Result<StripePaymentIntent, GatewayError> {
+        let intent_id = path_id(intent_id)?;
+        let response = self
+            .get(&format!("/v1/payment_intents/{intent_id}"))
+            .query(&[("expand[]", INTENT_EXPAND)])
+            .send()
+            .await
+            .context("Stripe API unreachable")
+            .map_err(GatewayError::Unavailable)?;
+        read_json(response).await
+    }
+
+    /// What Stripe says of a PaymentIntent obole created to charge a saved card: there is no
+    /// session around it, the intent is the payment.
+    async fn intent_report(
+        &self,
+        intent: StripePaymentIntent,
+        event_id: Option<String>,
+    ) -> Result<GatewayReport, GatewayError> {
+        let refunded = intent
+            .latest_charge
+            .as_ref()
+            .and_then(|c| c.object())
+            .is_some_and(|c| c.amount_refunded > 0);
+        let refunds = if refunded {
+            self.refunds_of(&intent.id).await?
+        } else {
+            Vec::new()
+        };
+        let status = transformers::intent_status(intent.status);
+        let captures = if status == PaymentStatus::Paid {
+            vec![capture_of(&intent)]
+        } else {
+            Vec::new()
+        };
+        Ok(GatewayReport {
+            reference: intent
+                .metadata
+                .as_ref()
+                .and_then(|m| m.get(METADATA_PAYMENT_ID).cloned()),
+            status,
+            amount: Money::from_cents(intent.amount),
+            currency: intent.currency.clone().unwrap_or_default(),
+            live: intent.livemode,
+            event_id,
+            captures,
+            refunds: succeeded(refunds),
+            saved_method: None,
+            gateway_ref: intent.id,
         })
     }
 
@@ -225,6 +293,33 @@ impl StripeGateway {
             )),
         }
     }
+}
+
+/// The money a succeeded PaymentIntent received, with the fee of its charge when known.
+fn capture_of(intent: &StripePaymentIntent) -> Capture {
+    let fee = intent
+        .latest_charge
+        .as_ref()
+        .and_then(|c| c.object())
+        .and_then(|c| c.balance_transaction.as_ref())
+        .and_then(|b| b.object())
+        .map(|b| Money::from_cents(b.fee));
+    Capture {
+        id: intent.id.clone(),
+        amount: Money::from_cents(intent.amount_received),
+        fee,
+    }
+}
+
+fn succeeded(refunds: Vec<StripeRefund>) -> Vec<RefundFact> {
+    refunds
+        .into_iter()
+        .filter(|r| r.status.map(RefundStatus::from) == Some(RefundStatus::Succeeded))
+        .map(|r| RefundFact {
+            id: r.id,
+            amount: Money::from_cents(r.amount),
+        })
+        .collect()
 }
 
 /// An id as Stripe makes them (`cs_test_…`), safe to put in a URL path: ids come back from
@@ -282,10 +377,51 @@ fn session_form(request: &CheckoutRequest) -> Vec<(String, String)> {
             request.description.clone(),
         ),
     ];
-    if !request.payer_email.is_empty() {
-        form.push(("customer_email".into(), request.payer_email.clone()));
+    let known_customer = request
+        .save_card
+        .as_ref()
+        .and_then(|save| save.customer_id.clone());
+    if let Some(save) = &request.save_card {
+        form.push((
+            "payment_intent_data[setup_future_usage]".into(),
+            "off_session".into(),
+        ));
+        if save.customer_id.is_none() {
+            form.push(("customer_creation".into(), "always".into()));
+        }
+    }
+    match known_customer {
+        // Stripe takes the Customer's own email then.
+        Some(customer) => form.push(("customer".into(), customer)),
+        None if !request.payer_email.is_empty() => {
+            form.push(("customer_email".into(), request.payer_email.clone()))
+        }
+        None => {}
     }
     form
+}
+
+/// The form of a PaymentIntent confirmed at once on a saved card, the member away.
+fn off_session_form(request: &OffSessionRequest) -> Vec<(String, String)> {
+    vec![
+        ("amount".into(), request.amount.cents().to_string()),
+        ("currency".into(), request.currency.to_ascii_lowercase()),
+        ("customer".into(), request.customer_id.clone()),
+        ("payment_method".into(), request.payment_method_id.clone()),
+        ("off_session".into(), "true".into()),
+        ("confirm".into(), "true".into()),
+        ("payment_method_types[0]".into(), "card".into()),
+        (
+            "description".into(),
+            request.description.chars().take(1000).collect(),
+        ),
+        (
+            format!("metadata[{METADATA_PAYMENT_ID}]"),
+            request.payment_id.clone(),
+        ),
+        (format!("metadata[{METADATA_OFF_SESSION}]"), "true".into()),
+        ("expand[0]".into(), INTENT_EXPAND.into()),
+    ]
 }
 
 /// The body of a 2xx answer, or Stripe's error message for a 4xx.
@@ -335,7 +471,7 @@ impl Gateway for StripeGateway {
             partial_refund: true,
             cancel: true,
             fees: true,
-            saved_cards: false,
+            saved_cards: true,
             installments: false,
             verification: "Stripe-Signature: HMAC-SHA256 of \"t.raw_body\", 5-minute tolerance",
         }
@@ -394,9 +530,27 @@ impl Gateway for StripeGateway {
                 };
                 match self.session_of(&intent).await {
                     Ok(Some(session)) => session,
-                    Ok(None) => return Ok(None),
+                    // No session: a refund of a saved card's charge, or nothing of obole's.
+                    Ok(None) => return self.off_session_event(&intent, event.id).await,
                     Err(e) => return Err(NotificationError::Unverifiable(e.into())),
                 }
+            }
+            // Only the PaymentIntents obole created to charge a saved card: those of a Checkout
+            // Session are told by the session's own events.
+            "payment_intent.succeeded"
+            | "payment_intent.payment_failed"
+            | "payment_intent.processing"
+            | "payment_intent.canceled" => {
+                let marked = event
+                    .data
+                    .object
+                    .metadata
+                    .as_ref()
+                    .is_some_and(|m| m.contains_key(METADATA_OFF_SESSION));
+                return match event.data.object.id {
+                    Some(intent) if marked => self.off_session_event(&intent, event.id).await,
+                    _ => Ok(None),
+                };
             }
             _ => return Ok(None),
         };
@@ -410,6 +564,10 @@ impl Gateway for StripeGateway {
 
     #[tracing::instrument(skip_all, fields(gateway_ref = %gateway_ref))]
     async fn fetch_payment(&self, gateway_ref: &str) -> Result<GatewayReport, GatewayError> {
+        if gateway_ref.starts_with("pi_") {
+            let intent = self.intent(gateway_ref).await?;
+            return self.intent_report(intent, None).await;
+        }
         self.report(gateway_ref, None).await
     }
 
@@ -442,6 +600,11 @@ impl Gateway for StripeGateway {
 
     #[tracing::instrument(skip_all, fields(gateway_ref = %gateway_ref))]
     async fn cancel(&self, gateway_ref: &str) -> Result<(), GatewayError> {
+        if gateway_ref.starts_with("pi_") {
+            return Err(GatewayError::Rejected(
+                "le prélèvement d'une carte enregistrée ne s'annule pas : remboursez-le".into(),
+            ));
+        }
         let gateway_ref = path_id(gateway_ref)?;
         let response = self
             .post(
@@ -454,6 +617,92 @@ impl Gateway for StripeGateway {
             .context("Stripe API unreachable")
             .map_err(GatewayError::Unavailable)?;
         read_json::<StripeSession>(response).await.map(|_| ())
+    }
+
+    /// `POST /v1/payment_intents` confirmed off-session, keyed by obole's attempt: a retry gets
+    /// Stripe's first answer again. A card error (402) names the PaymentIntent it left, which
+    /// is reported failed with the bank's reason.
+    #[tracing::instrument(skip_all, fields(payment_id = %request.payment_id))]
+    async fn charge_saved_card(
+        &self,
+        request: &OffSessionRequest,
+    ) -> Result<OffSessionOutcome, GatewayError> {
+        let response = self
+            .post(
+                "/v1/payment_intents",
+                &request.payment_id,
+                &off_session_form(request),
+            )
+            .send()
+            .await
+            .context("Stripe API unreachable")
+            .map_err(GatewayError::Unavailable)?;
+        if response.status() == reqwest::StatusCode::PAYMENT_REQUIRED {
+            let body: StripeErrorBody = response
+                .json()
+                .await
+                .context("unreadable Stripe card error")
+                .map_err(GatewayError::Unavailable)?;
+            let decline = body.error.decline();
+            let Some(intent) = body.error.payment_intent else {
+                return Err(GatewayError::Rejected(
+                    body.error.message.unwrap_or_else(|| "carte refusée".into()),
+                ));
+            };
+            let report = self.intent_report(*intent, None).await?;
+            return Ok(OffSessionOutcome {
+                report,
+                decline: Some(decline),
+            });
+        }
+        let intent: StripePaymentIntent = read_json(response).await?;
+        let decline = intent
+            .last_payment_error
+            .as_ref()
+            .filter(|_| transformers::intent_status(intent.status) == PaymentStatus::Failed)
+            .map(|e| e.decline());
+        let report = self.intent_report(intent, None).await?;
+        Ok(OffSessionOutcome { report, decline })
+    }
+
+    /// Detaches the PaymentMethod from its Customer: Stripe will not charge it again.
+    #[tracing::instrument(skip_all)]
+    async fn forget_saved_card(&self, saved: &SavedMethod) -> Result<(), GatewayError> {
+        let method = path_id(&saved.payment_method_id)?;
+        let response = self
+            .post(
+                &format!("/v1/payment_methods/{method}/detach"),
+                &format!("detach-{method}"),
+                &[],
+            )
+            .send()
+            .await
+            .context("Stripe API unreachable")
+            .map_err(GatewayError::Unavailable)?;
+        read_json::<serde_json::Value>(response).await.map(|_| ())
+    }
+}
+
+impl StripeGateway {
+    /// An event about a PaymentIntent without a session: reported only if obole created it
+    /// to charge a saved card (its metadata says so, read back from Stripe).
+    async fn off_session_event(
+        &self,
+        intent_id: &str,
+        event_id: String,
+    ) -> Result<Option<GatewayReport>, NotificationError> {
+        path_id(intent_id).map_err(|e| NotificationError::Malformed(e.to_string()))?;
+        let intent = self
+            .intent(intent_id)
+            .await
+            .map_err(|e| NotificationError::Unverifiable(e.into()))?;
+        if !intent.is_off_session_charge() {
+            return Ok(None);
+        }
+        self.intent_report(intent, Some(event_id))
+            .await
+            .map(Some)
+            .map_err(|e| NotificationError::Unverifiable(e.into()))
     }
 }
 
@@ -476,6 +725,7 @@ mod tests {
             notification_url: "https://obole.example/webhooks/stripe".into(),
             installments: None,
             contains_donation: false,
+            save_card: None,
         }
     }
 

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use crate::domain::PaymentStatus;
-use crate::gateways::RefundStatus;
+use crate::gateways::{Decline, RefundStatus};
 
 /// The API version obole is written against (the one of the stored OpenAPI spec): pinned on
 /// every request so that answers and events keep the shapes read here.
@@ -18,6 +18,9 @@ pub const SIGNATURE_HEADER: &str = "Stripe-Signature";
 pub const SIGNATURE_TOLERANCE_SECS: i64 = 300;
 /// The metadata key carrying obole's attempt id, on the session and on its PaymentIntent.
 pub const METADATA_PAYMENT_ID: &str = "obole_payment_id";
+/// The metadata key marking a PaymentIntent obole created itself to charge a saved card (its
+/// events are about obole's attempt; those of a Checkout Session's PaymentIntent are not).
+pub const METADATA_OFF_SESSION: &str = "obole_off_session";
 
 /// A field Stripe returns either as an id or, when asked with `expand[]`, as the object.
 #[derive(Deserialize, Debug)]
@@ -56,6 +59,9 @@ pub(super) struct StripeSession {
     pub url: Option<String>,
     #[serde(default)]
     pub payment_intent: Option<StripeExpandable<StripePaymentIntent>>,
+    /// The Customer the session created or was given (`cus_…`).
+    #[serde(default)]
+    pub customer: Option<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -63,9 +69,59 @@ pub(super) struct StripePaymentIntent {
     pub id: String,
     pub status: StripePaymentIntentStatus,
     #[serde(default)]
+    pub amount: i64,
+    #[serde(default)]
     pub amount_received: i64,
     #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub livemode: bool,
+    #[serde(default)]
+    pub metadata: Option<HashMap<String, String>>,
+    #[serde(default)]
     pub latest_charge: Option<StripeExpandable<StripeCharge>>,
+    #[serde(default)]
+    pub customer: Option<String>,
+    #[serde(default)]
+    pub payment_method: Option<StripeExpandable<StripePaymentMethod>>,
+    /// `off_session` when the card is to be kept on the Customer for later charges.
+    #[serde(default)]
+    pub setup_future_usage: Option<String>,
+    #[serde(default)]
+    pub last_payment_error: Option<StripeErrorDetail>,
+}
+
+impl StripePaymentIntent {
+    /// A PaymentIntent obole created to charge a saved card.
+    pub fn is_off_session_charge(&self) -> bool {
+        self.metadata
+            .as_ref()
+            .is_some_and(|m| m.contains_key(METADATA_OFF_SESSION))
+    }
+
+    pub fn payment_method_id(&self) -> Option<&str> {
+        match self.payment_method.as_ref()? {
+            StripeExpandable::Object(method) => Some(&method.id),
+            StripeExpandable::Id(id) => Some(id),
+        }
+    }
+}
+
+/// A PaymentMethod: its id, and the brand and last digits a member recognises; nothing more
+/// of the card is read.
+#[derive(Deserialize, Debug)]
+pub(super) struct StripePaymentMethod {
+    pub id: String,
+    #[serde(default)]
+    pub card: Option<StripeCardDetails>,
+}
+
+#[derive(Deserialize, Debug)]
+pub(super) struct StripeCardDetails {
+    #[serde(default)]
+    pub brand: Option<String>,
+    #[serde(default)]
+    pub last4: Option<String>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -117,6 +173,8 @@ pub(super) struct StripeEventObject {
     pub id: Option<String>,
     #[serde(default)]
     pub payment_intent: Option<String>,
+    #[serde(default)]
+    pub metadata: Option<HashMap<String, String>>,
 }
 
 #[derive(Deserialize, Debug)]
@@ -128,6 +186,54 @@ pub(super) struct StripeErrorBody {
 pub(super) struct StripeErrorDetail {
     #[serde(default)]
     pub message: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub decline_code: Option<String>,
+    /// A card error names the PaymentIntent it left behind.
+    #[serde(default)]
+    pub payment_intent: Option<Box<StripePaymentIntent>>,
+}
+
+impl StripeErrorDetail {
+    /// Why the bank refused: authentication wanted (the member must pay by hand), or a refusal.
+    pub fn decline(&self) -> Decline {
+        let wants_authentication = [&self.code, &self.decline_code]
+            .into_iter()
+            .flatten()
+            .any(|c| c == "authentication_required");
+        if wants_authentication {
+            Decline::AuthenticationRequired
+        } else {
+            Decline::Refused(
+                self.message
+                    .clone()
+                    .or_else(|| self.decline_code.clone())
+                    .or_else(|| self.code.clone())
+                    .unwrap_or_else(|| "refusée".into()),
+            )
+        }
+    }
+}
+
+/// "Visa •••• 4242", from what Stripe says of a card.
+pub(super) fn card_label(card: &StripeCardDetails) -> Option<String> {
+    let last4 = card.last4.as_deref()?;
+    let brand = match card.brand.as_deref().unwrap_or("") {
+        "visa" => "Visa".to_string(),
+        "mastercard" => "Mastercard".to_string(),
+        "amex" => "American Express".to_string(),
+        "cartes_bancaires" => "CB".to_string(),
+        "" | "unknown" => "Carte".to_string(),
+        other => {
+            let mut letters = other.chars();
+            letters
+                .next()
+                .map(|first| first.to_uppercase().chain(letters).collect())
+                .unwrap_or_default()
+        }
+    };
+    Some(format!("{brand} •••• {last4}"))
 }
 
 #[derive(Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,6 +314,21 @@ pub(super) fn payment_status(
         (Session::Complete, Paid::NoPaymentRequired | Paid::Unknown) => PaymentStatus::Pending,
         // A declined card leaves the session open: the payer may try another card.
         (Session::Open | Session::Unknown, _) => PaymentStatus::Pending,
+    }
+}
+
+/// The status of a PaymentIntent obole created itself to charge a saved card: there is no
+/// session around it, and a confirmation that did not succeed is final for that attempt.
+pub(super) fn intent_status(status: StripePaymentIntentStatus) -> PaymentStatus {
+    use StripePaymentIntentStatus as Intent;
+    match status {
+        Intent::Succeeded => PaymentStatus::Paid,
+        Intent::RequiresPaymentMethod | Intent::Canceled => PaymentStatus::Failed,
+        Intent::RequiresConfirmation
+        | Intent::RequiresAction
+        | Intent::Processing
+        | Intent::RequiresCapture
+        | Intent::Unknown => PaymentStatus::Pending,
     }
 }
 
@@ -356,6 +477,61 @@ mod tests {
             let got = payment_status(parse(session), parse(paid), intent.map(parse));
             assert_eq!(got, expected, "{session}/{paid}/{intent:?}");
         }
+    }
+
+    #[test]
+    fn off_session_intent_statuses_map_and_unknown_is_pending() {
+        let cases = [
+            ("succeeded", PaymentStatus::Paid),
+            ("requires_payment_method", PaymentStatus::Failed),
+            ("canceled", PaymentStatus::Failed),
+            ("processing", PaymentStatus::Pending),
+            ("requires_action", PaymentStatus::Pending),
+            ("requires_confirmation", PaymentStatus::Pending),
+            ("requires_capture", PaymentStatus::Pending),
+            ("something_new", PaymentStatus::Pending),
+        ];
+        for (wire, expected) in cases {
+            assert_eq!(intent_status(parse(wire)), expected, "{wire}");
+        }
+    }
+
+    #[test]
+    fn a_card_error_tells_authentication_from_refusal() {
+        let error: StripeErrorBody = serde_json::from_str(
+            r#"{"error":{"type":"card_error","code":"authentication_required",
+                "decline_code":"authentication_required","message":"This transaction requires authentication.",
+                "payment_intent":{"id":"pi_1","status":"requires_payment_method","amount":3000}}}"#,
+        )
+        .unwrap();
+        assert_eq!(error.error.decline(), Decline::AuthenticationRequired);
+        assert_eq!(error.error.payment_intent.unwrap().id, "pi_1");
+        let refused: StripeErrorBody = serde_json::from_str(
+            r#"{"error":{"type":"card_error","code":"card_declined","decline_code":"insufficient_funds",
+                "message":"Your card has insufficient funds."}}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            refused.error.decline(),
+            Decline::Refused("Your card has insufficient funds.".into())
+        );
+    }
+
+    #[test]
+    fn card_labels_show_the_brand_and_the_last_four_digits_only() {
+        let card = |brand: &str, last4: Option<&str>| StripeCardDetails {
+            brand: Some(brand.into()),
+            last4: last4.map(str::to_string),
+        };
+        assert_eq!(
+            card_label(&card("visa", Some("4242"))).as_deref(),
+            Some("Visa •••• 4242")
+        );
+        assert_eq!(
+            card_label(&card("discover", Some("1117"))).as_deref(),
+            Some("Discover •••• 1117")
+        );
+        assert_eq!(card_label(&card("visa", None)), None);
     }
 
     #[test]

@@ -5,8 +5,10 @@
 //! notification; the emulator plays a merchant who set a webhook address in Stancer's
 //! dashboard (a feature seen only outside the documentation): after the payer acts, a bare
 //! `{"id": "pi_…"}` goes to obole's `/webhooks/stancer`, carrying no claim obole could believe.
+//! Customers, the cards kept for them and payments on those cards are in `saved`.
 
 mod page;
+mod saved;
 mod wire;
 
 use std::collections::HashMap;
@@ -36,6 +38,8 @@ struct EmulatedIntent {
     metadata: Value,
     payment: Option<String>,
     created: i64,
+    customer: Option<String>,
+    card: Option<String>,
 }
 
 #[derive(Clone)]
@@ -58,6 +62,10 @@ struct EmulatedPayment {
     order_id: Option<String>,
     created: i64,
     refunds: Vec<EmulatedRefund>,
+    /// A payment on a kept card: its card, customer and unicity key.
+    card: Option<String>,
+    customer: Option<String>,
+    unique_id: Option<String>,
 }
 
 impl EmulatedPayment {
@@ -76,6 +84,8 @@ impl EmulatedPayment {
 struct State {
     intents: HashMap<String, EmulatedIntent>,
     payments: HashMap<String, EmulatedPayment>,
+    customers: HashMap<String, Value>,
+    cards: HashMap<String, saved::EmulatedCard>,
 }
 
 pub struct Emulator {
@@ -178,8 +188,8 @@ impl Emulator {
             "status": i.status,
             "url": self.page_url(&i.id),
             "payment": i.payment,
-            "card": i.payment.as_ref().map(|_| "card_emulatorTestCard00000000"),
-            "customer": Value::Null,
+            "card": i.card,
+            "customer": i.customer,
             "created": i.created,
             "live_mode": false,
         })
@@ -193,7 +203,9 @@ fn payment_json(p: &EmulatedPayment) -> Value {
         "currency": p.currency,
         "description": p.description,
         "order_id": p.order_id,
-        "unique_id": Value::Null,
+        "unique_id": p.unique_id,
+        "card": p.card,
+        "customer": p.customer,
         "method": "card",
         "status": p.status,
         "response": p.response,
@@ -250,6 +262,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         "/sandbox/stancer/v2/refunds/{id}",
         web::get().to(api_get_refund),
     )
+    .route(
+        "/sandbox/stancer/v2/customers/",
+        web::post().to(saved::api_create_customer),
+    )
+    .route(
+        "/sandbox/stancer/v2/customers/{id}",
+        web::get().to(saved::api_get_customer),
+    )
+    .route(
+        "/sandbox/stancer/v2/cards/{id}",
+        web::get().to(saved::api_get_card),
+    )
+    .route(
+        "/sandbox/stancer/v2/payments/",
+        web::post().to(saved::api_create_payment),
+    )
     .route("/sandbox/stancer/page/{id}", web::get().to(page::hosted))
     .route(
         "/sandbox/stancer/page/{id}",
@@ -268,6 +296,14 @@ async fn api_create_intent(
 ) -> HttpResponse {
     answer(emulator.authenticate(&request).and_then(|()| {
         let wanted = wire::intent_request(&body)?;
+        if let Some(customer) = &wanted.customer {
+            emulator.with_state(|s| {
+                s.customers
+                    .contains_key(customer)
+                    .then_some(())
+                    .ok_or_else(|| Refusal::not_found(customer))
+            })?;
+        }
         let intent = EmulatedIntent {
             id: new_id("pi_"),
             status: "require_payment_method",
@@ -281,6 +317,8 @@ async fn api_create_intent(
             metadata: wanted.metadata,
             payment: None,
             created: now(),
+            customer: wanted.customer,
+            card: None,
         };
         let body = emulator.intent_json(&intent);
         emulator.with_state(|s| {

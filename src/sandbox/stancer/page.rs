@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 
 use super::wire::Refusal;
-use super::{EmulatedPayment, Emulator, new_id, now, ok, payment_json};
+use super::{EmulatedPayment, Emulator, new_id, now, ok, payment_json, saved};
 use crate::domain::Money;
 use crate::sandbox::common::{self, ControlBody, HostedActionForm, HostedPage, PayerAction};
 
@@ -18,7 +18,7 @@ pub(super) async fn hosted(emulator: web::Data<Emulator>, id: web::Path<String>)
     }) else {
         return common::plain(StatusCode::NOT_FOUND, "Paiement Stancer inconnu.");
     };
-    common::hosted_page(HostedPage {
+    let page = HostedPage {
         gateway: "Stancer",
         action_url: &format!("/sandbox/stancer/page/{}", intent.id),
         amount: Money::from_cents(intent.amount),
@@ -26,7 +26,14 @@ pub(super) async fn hosted(emulator: web::Data<Emulator>, id: web::Path<String>)
         reference: intent.order_id.as_deref().unwrap_or(&intent.id),
         open: intent.status == "require_payment_method",
         status: intent.status,
-    })
+    };
+    match intent.customer {
+        Some(_) => common::hosted_page_keeping_card(
+            page,
+            "Votre carte sera conservée par Stancer pour que ce marchand la débite lors de vos              prochaines échéances.",
+        ),
+        None => common::hosted_page(page),
+    }
 }
 
 /// What an attempt on the page leaves: the payment's status and bank response, the intent's.
@@ -60,6 +67,14 @@ fn settle(
             intent.status = "canceled";
             return Ok((intent.return_url.clone(), None));
         };
+        // The card typed on the page; kept (tokenized) for the intent's customer, if any.
+        let customer = intent.customer.clone();
+        let card = saved::new_card(s, customer.as_deref());
+        let intent = s
+            .intents
+            .get_mut(id)
+            .ok_or_else(|| Refusal::not_found(id))?;
+        intent.card = Some(card.clone());
         let payment = EmulatedPayment {
             id: new_id("paym_"),
             status: payment_status,
@@ -70,6 +85,9 @@ fn settle(
             order_id: intent.order_id.clone(),
             created: now(),
             refunds: Vec::new(),
+            card: Some(card),
+            customer: intent.customer.clone(),
+            unique_id: None,
         };
         intent.status = intent_status;
         intent.payment = Some(payment.id.clone());
@@ -126,6 +144,9 @@ pub(super) async fn control(
     id: web::Path<String>,
     body: web::Json<ControlBody>,
 ) -> HttpResponse {
+    if id.starts_with("card_") {
+        return saved::control_card(&emulator, &id, &body.status);
+    }
     let status = match body.status.as_str() {
         s @ ("paid" | "refused" | "error" | "expired" | "cancelled") => s,
         _ => return common::plain(StatusCode::BAD_REQUEST, "unknown status"),

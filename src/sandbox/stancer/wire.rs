@@ -67,7 +67,7 @@ impl Refusal {
 /// Stancer's minimum for a payment and for a refund, in cents.
 pub const MINIMUM_CENTS: i64 = 50;
 const MAXIMUM_CENTS: i64 = 9_999_999_999;
-const CURRENCIES: [&str; 3] = ["eur", "gbp", "usd"];
+pub const CURRENCIES: [&str; 3] = ["eur", "gbp", "usd"];
 const INTENT_FIELDS: [&str; 12] = [
     "amount",
     "currency",
@@ -93,6 +93,8 @@ pub struct IntentRequest {
     pub capture: bool,
     pub methods_allowed: Vec<String>,
     pub metadata: Value,
+    /// The customer whose card is to be kept (`cust_…`).
+    pub customer: Option<String>,
 }
 
 pub struct RefundRequest {
@@ -100,7 +102,7 @@ pub struct RefundRequest {
     pub amount: Option<i64>,
 }
 
-fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, Refusal> {
+pub fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, Refusal> {
     let value: Value =
         serde_json::from_slice(body).map_err(|_| Refusal::invalid("The body is not valid JSON"))?;
     let Value::Object(fields) = value else {
@@ -113,7 +115,7 @@ fn object(body: &[u8], allowed: &[&str]) -> Result<Map<String, Value>, Refusal> 
 }
 
 /// An amount in cents: a JSON integer (a float, even `30.0`, or a string is refused).
-fn cents(fields: &Map<String, Value>, name: &str) -> Result<Option<i64>, Refusal> {
+pub fn cents(fields: &Map<String, Value>, name: &str) -> Result<Option<i64>, Refusal> {
     let Some(value) = fields.get(name) else {
         return Ok(None);
     };
@@ -132,7 +134,7 @@ fn cents(fields: &Map<String, Value>, name: &str) -> Result<Option<i64>, Refusal
     Ok(Some(cents))
 }
 
-fn text(
+pub fn text(
     fields: &Map<String, Value>,
     name: &str,
     min: usize,
@@ -217,6 +219,10 @@ pub fn intent_request(body: &[u8]) -> Result<IntentRequest, Refusal> {
         Some(m @ Value::Object(_)) => m.clone(),
         Some(_) => return Err(Refusal::field("metadata", "Must be an object")),
     };
+    let customer = text(&fields, "customer", 1, 64)?;
+    if customer.as_ref().is_some_and(|c| !c.starts_with("cust_")) {
+        return Err(Refusal::field("customer", "Must be a customer id"));
+    }
     Ok(IntentRequest {
         amount,
         currency,
@@ -226,6 +232,7 @@ pub fn intent_request(body: &[u8]) -> Result<IntentRequest, Refusal> {
         capture,
         methods_allowed,
         metadata,
+        customer,
     })
 }
 

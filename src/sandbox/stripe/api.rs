@@ -46,10 +46,31 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
         "/sandbox/stripe/v1/refunds",
         web::post().to(super::refunds::create_refund),
     )
-    .route("/sandbox/stripe/v1/refunds", web::get().to(list_refunds));
+    .route("/sandbox/stripe/v1/refunds", web::get().to(list_refunds))
+    .route(
+        "/sandbox/stripe/v1/payment_intents",
+        web::post().to(super::off_session::create_payment_intent),
+    )
+    .route(
+        "/sandbox/stripe/v1/payment_methods/{id}",
+        web::get().to(retrieve::<5>),
+    )
+    .route(
+        "/sandbox/stripe/v1/payment_methods/{id}/detach",
+        web::post().to(super::off_session::detach_payment_method),
+    )
+    .route(
+        "/sandbox/stripe/v1/customers/{id}",
+        web::get().to(retrieve::<6>),
+    );
 }
 
-fn error(status: StatusCode, kind: &str, message: &str, param: Option<&str>) -> HttpResponse {
+pub(super) fn error(
+    status: StatusCode,
+    kind: &str,
+    message: &str,
+    param: Option<&str>,
+) -> HttpResponse {
     let mut detail = json!({ "type": kind, "message": message });
     if let Some(param) = param {
         detail["param"] = json!(param);
@@ -164,6 +185,19 @@ pub(super) fn idempotent(
     body: &[u8],
     execute: impl FnOnce(&mut State) -> Result<Value, Failure>,
 ) -> HttpResponse {
+    idempotent_answer(emulator, request, body, |state| {
+        execute(state).map(|answer| (StatusCode::OK, answer))
+    })
+}
+
+/// Like `idempotent`, for a request whose outcome may be an error Stripe remembers too (a card
+/// declined while confirming: the PaymentIntent exists, the same key gets the same 402).
+pub(super) fn idempotent_answer(
+    emulator: &Emulator,
+    request: &HttpRequest,
+    body: &[u8],
+    execute: impl FnOnce(&mut State) -> Result<(StatusCode, Value), Failure>,
+) -> HttpResponse {
     let key = request
         .headers()
         .get("idempotency-key")
@@ -196,11 +230,14 @@ pub(super) fn idempotent(
             }
             return Ok(Ok((*status, answer.clone(), true)));
         }
-        let answer = public(execute(state)?);
+        let (status, answer) = execute(state)?;
+        let answer = public(answer);
         if let Some(key) = key {
-            state.idempotency.insert(key, (asked, 200, answer.clone()));
+            state
+                .idempotency
+                .insert(key, (asked, status.as_u16(), answer.clone()));
         }
-        Ok(Ok((200, answer, false)))
+        Ok(Ok((status.as_u16(), answer, false)))
     });
     match outcome {
         Ok(Ok((status, answer, replayed))) => {
@@ -235,6 +272,17 @@ async fn create_session(
     let expand = params.list("expand");
     let public_base = emulator.public_base.clone();
     idempotent(&emulator, &request, &body, |state| {
+        if let Some(customer) = params.get("customer")
+            && !state
+                .objects
+                .get(customer)
+                .is_some_and(|c| c["object"] == "customer")
+        {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                format!("No such customer: '{customer}'"),
+            ));
+        }
         let id = new_id("cs_test_");
         let created = now();
         let session = json!({
@@ -247,7 +295,9 @@ async fn create_session(
             "amount_total": amount_total,
             "currency": currency,
             "client_reference_id": params.get("client_reference_id"),
+            "customer": params.get("customer"),
             "customer_email": params.get("customer_email"),
+            "customer_creation": params.get("customer_creation"),
             "metadata": metadata(&params, "metadata"),
             "success_url": params.get("success_url"),
             "cancel_url": params.get("cancel_url"),
@@ -261,6 +311,7 @@ async fn create_session(
             "_intent": {
                 "metadata": metadata(&params, "payment_intent_data[metadata]"),
                 "description": params.get("payment_intent_data[description]"),
+                "setup_future_usage": params.get("payment_intent_data[setup_future_usage]"),
             },
         });
         state.objects.insert(id, session.clone());
@@ -285,7 +336,9 @@ async fn retrieve<const KIND: u8>(
         1 => "checkout.session",
         2 => "payment_intent",
         3 => "charge",
-        _ => "balance_transaction",
+        4 => "balance_transaction",
+        5 => "payment_method",
+        _ => "customer",
     };
     let answer = emulator.with_state(|state| {
         let found = state
@@ -303,7 +356,7 @@ async fn retrieve<const KIND: u8>(
 }
 
 /// Replaces ids by their objects along each dotted `expand[]` path.
-fn expanded(
+pub(super) fn expanded(
     objects: &HashMap<String, Value>,
     mut value: Value,
     paths: &[String],

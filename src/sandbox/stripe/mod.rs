@@ -3,8 +3,11 @@
 //! `expand[]`), a hosted page, PaymentIntents, charges with balance transactions carrying a
 //! fee of 1.5 % + 0.25 €, refunds, and events signed with the webhook secret and delivered to
 //! `/webhooks/stripe` as the endpoint registered in a Stripe dashboard would receive them.
+//! Cards kept for later (`setup_future_usage`) become PaymentMethods on a Customer, which
+//! off-session PaymentIntents then charge (see `off_session`).
 
 mod api;
+mod off_session;
 mod params;
 mod refunds;
 mod rules;
@@ -135,13 +138,48 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/sandbox/_control/stripe/{id}", web::post().to(control));
 }
 
-/// A payer's card accepted: a PaymentIntent that succeeded, its charge and balance
+/// A payer's card accepted: a PaymentIntent that succeeded with the card's PaymentMethod (kept
+/// on the session's Customer when the session asked to keep it), its charge and balance
 /// transaction (with the fee), and the session complete and paid.
 fn pay(state: &mut State, session_id: &str, amount: Option<i64>) -> Result<Value, Failure> {
     let session = open_session(state, session_id)?;
     let amount = amount.unwrap_or_else(|| session["amount_total"].as_i64().unwrap_or(0));
     let currency = session["currency"].clone();
     let intent_id = intent_of(state, &session);
+    let keep = session["_intent"]["setup_future_usage"]
+        .as_str()
+        .map(str::to_string);
+    let customer = match session["customer"].as_str() {
+        Some(known) => Some(known.to_string()),
+        None if session["customer_creation"] == "always" => Some(off_session::new_customer(
+            state,
+            session["customer_email"].as_str(),
+        )),
+        None => None,
+    };
+    let method = off_session::new_card_method(state, keep.as_ref().and(customer.as_deref()));
+    if let Some(intent) = state.objects.get_mut(&intent_id) {
+        intent["payment_method"] = json!(method);
+        intent["customer"] = json!(customer);
+        intent["setup_future_usage"] = json!(keep);
+    }
+    charge(state, &intent_id, amount, &currency);
+    let session = state.objects.get_mut(session_id).ok_or((
+        StatusCode::NOT_FOUND,
+        "No such checkout.session".to_string(),
+    ))?;
+    session["status"] = json!("complete");
+    session["payment_status"] = json!("paid");
+    session["amount_subtotal"] = json!(amount);
+    session["amount_total"] = json!(amount);
+    session["payment_intent"] = json!(intent_id);
+    session["customer"] = json!(customer);
+    Ok(session.clone())
+}
+
+/// The intent's card accepted: a charge and its balance transaction (with the fee), and the
+/// intent succeeded.
+fn charge(state: &mut State, intent_id: &str, amount: i64, currency: &Value) {
     let charge_id = new_id("ch_");
     let txn_id = new_id("txn_");
     let fee = fee_for(amount);
@@ -166,23 +204,13 @@ fn pay(state: &mut State, session_id: &str, amount: Option<i64>) -> Result<Value
             "failure_code": null, "failure_message": null, "metadata": {},
         }),
     );
-    if let Some(intent) = state.objects.get_mut(&intent_id) {
+    if let Some(intent) = state.objects.get_mut(intent_id) {
         intent["amount"] = json!(amount);
         intent["amount_received"] = json!(amount);
         intent["status"] = json!("succeeded");
         intent["latest_charge"] = json!(charge_id);
         intent["last_payment_error"] = Value::Null;
     }
-    let session = state.objects.get_mut(session_id).ok_or((
-        StatusCode::NOT_FOUND,
-        "No such checkout.session".to_string(),
-    ))?;
-    session["status"] = json!("complete");
-    session["payment_status"] = json!("paid");
-    session["amount_subtotal"] = json!(amount);
-    session["amount_total"] = json!(amount);
-    session["payment_intent"] = json!(intent_id);
-    Ok(session.clone())
 }
 
 /// A card declined (or a processing error): the PaymentIntent waits for another card and
@@ -274,6 +302,8 @@ fn intent_of(state: &mut State, session: &Value) -> String {
             "amount_received": 0, "currency": session["currency"],
             "status": "requires_payment_method", "latest_charge": null,
             "last_payment_error": null, "livemode": false, "created": now(),
+            "customer": session["customer"], "payment_method": null,
+            "setup_future_usage": null,
             "capture_method": "automatic", "payment_method_types": ["card"],
             "metadata": extras.get("metadata").cloned().unwrap_or(json!({})),
             "description": extras.get("description").cloned().unwrap_or(Value::Null),
@@ -290,7 +320,7 @@ async fn hosted(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpRes
         return common::plain(StatusCode::NOT_FOUND, "Session Stripe inconnue.");
     };
     let status = session["status"].as_str().unwrap_or("open");
-    common::hosted_page(HostedPage {
+    let page = HostedPage {
         gateway: "Stripe",
         action_url: &format!("/sandbox/stripe/c/pay/{id}"),
         amount: Money::from_cents(session["amount_total"].as_i64().unwrap_or(0)),
@@ -298,7 +328,15 @@ async fn hosted(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpRes
         reference: session["client_reference_id"].as_str().unwrap_or(""),
         open: status == "open",
         status,
-    })
+    };
+    // Stripe's own words under the card field when the merchant keeps the card.
+    match session["_intent"]["setup_future_usage"].as_str() {
+        Some(_) => common::hosted_page_keeping_card(
+            page,
+            "En fournissant les informations de votre carte, vous autorisez ce marchand à              débiter votre carte pour des paiements futurs, conformément à ses conditions.",
+        ),
+        None => common::hosted_page(page),
+    }
 }
 
 async fn hosted_action(
@@ -357,6 +395,9 @@ async fn control(
     id: web::Path<String>,
     body: web::Json<ControlBody>,
 ) -> HttpResponse {
+    if id.starts_with("pm_") {
+        return off_session::control_card(&emulator, &id, &body.status);
+    }
     let outcome = emulator.with_state(|state| match body.status.as_str() {
         "paid" => Ok(("checkout.session.completed", pay(state, &id, body.amount)?)),
         "refused" => Ok((

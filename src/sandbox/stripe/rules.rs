@@ -9,6 +9,8 @@ pub(super) const SESSION_PARAMS: &[&str] = &[
     "success_url",
     "cancel_url",
     "client_reference_id",
+    "customer",
+    "customer_creation",
     "customer_email",
     "currency",
     "locale",
@@ -22,6 +24,7 @@ pub(super) const SESSION_PARAMS: &[&str] = &[
     "metadata[*]",
     "payment_intent_data[metadata][*]",
     "payment_intent_data[description]",
+    "payment_intent_data[setup_future_usage]",
     "payment_method_types[*]",
     "expand[*]",
 ];
@@ -76,6 +79,32 @@ pub(super) fn check_session(params: &Params) -> Result<(i64, String), ParamError
         return Err(ParamError::new(
             format!("Invalid email address: {email}"),
             "customer_email",
+        ));
+    }
+    for other in ["customer_email", "customer_creation"] {
+        if params.get("customer").is_some() && params.get(other).is_some() {
+            return Err(ParamError::new(
+                format!("You may only specify one of these parameters: customer, {other}."),
+                other,
+            ));
+        }
+    }
+    if let Some(creation) = params.get("customer_creation")
+        && !["always", "if_required"].contains(&creation)
+    {
+        return Err(ParamError::new(
+            format!("Invalid customer_creation: must be one of always or if_required ({creation})"),
+            "customer_creation",
+        ));
+    }
+    if let Some(usage) = params.get("payment_intent_data[setup_future_usage]")
+        && !["off_session", "on_session"].contains(&usage)
+    {
+        return Err(ParamError::new(
+            format!(
+                "Invalid setup_future_usage: must be one of off_session or on_session ({usage})"
+            ),
+            "payment_intent_data[setup_future_usage]",
         ));
     }
     params.integer("expires_at")?;

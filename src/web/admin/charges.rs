@@ -131,6 +131,7 @@ pub async fn apply(
                 season: charge.season.as_deref(),
                 date: &charge.date,
                 posting_key: &posting_key,
+                due_on: charge.due_on.as_deref(),
             },
         )
         .await?;
@@ -153,6 +154,7 @@ pub async fn apply(
                 "amount_cents": charge.amount.cents(),
                 "season": charge.season,
                 "date": charge.date,
+                "due_on": charge.due_on,
                 "members": added,
             })),
         )

@@ -13,6 +13,7 @@ use crate::db;
 use crate::domain::Money;
 use crate::ledger::{self, Statement};
 use crate::payments::{self, Payment};
+use crate::saved_cards::{self, SavedCard};
 use crate::web::{AppError, AppState, Layout, ManagerUser, SessionExt, render, see_other};
 
 pub struct CategoryChoice {
@@ -47,6 +48,9 @@ pub struct ChargeForm {
     pub season: String,
     #[serde(default)]
     pub date: String,
+    /// Optional due date: members with a saved card are charged for it then.
+    #[serde(default)]
+    pub due_on: String,
     /// Names this form: submitting it twice adds the charge once.
     #[serde(default)]
     pub form_key: String,
@@ -62,6 +66,7 @@ pub struct ValidCharge {
     pub amount: Money,
     pub season: Option<String>,
     pub date: String,
+    pub due_on: Option<String>,
     pub form_key: String,
 }
 
@@ -88,6 +93,15 @@ pub fn validate_charge(form: &ChargeForm, categories: &[Category]) -> Result<Val
     if time::Date::parse(date, &format).is_err() {
         return Err("Indiquez une date au format AAAA-MM-JJ.".into());
     }
+    let due_on = form.due_on.trim();
+    if !due_on.is_empty() {
+        if time::Date::parse(due_on, &format).is_err() {
+            return Err("Indiquez l'échéance au format AAAA-MM-JJ, ou laissez-la vide.".into());
+        }
+        if due_on < date {
+            return Err("L'échéance ne peut pas précéder la date de la somme due.".into());
+        }
+    }
     let form_key = form.form_key.trim();
     if uuid::Uuid::parse_str(form_key).is_err() {
         return Err("Ce formulaire a expiré : rechargez la page.".into());
@@ -98,13 +112,14 @@ pub fn validate_charge(form: &ChargeForm, categories: &[Category]) -> Result<Val
         amount,
         season: (!season.is_empty()).then(|| season.to_string()),
         date: date.to_string(),
+        due_on: (!due_on.is_empty()).then(|| due_on.to_string()),
         form_key: form_key.to_string(),
     })
 }
 
 #[derive(Template)]
 #[template(path = "admin/member.html")]
-struct MemberView {
+pub(super) struct MemberView {
     layout: Layout,
     member: User,
     balance: Money,
@@ -116,6 +131,9 @@ struct MemberView {
     categories: Vec<CategoryChoice>,
     form: ChargeForm,
     form_error: Option<String>,
+    /// The member's saved card, and the form to charge it.
+    pub(super) saved_card: Option<SavedCard>,
+    pub(super) card_charge: super::saved_card::ChargeFormView,
 }
 
 /// The period of the member's account statement, as typed.
@@ -127,7 +145,7 @@ pub struct StatementQuery {
     to: String,
 }
 
-async fn member_view(
+pub(super) async fn member_view(
     state: &AppState,
     current: &crate::web::CurrentUser,
     member_id: &str,
@@ -163,8 +181,15 @@ async fn member_view(
         form_key: db::new_id(),
         ..ChargeForm::default()
     });
+    let saved_card = saved_cards::active_for_member(&state.pool, &member.id).await?;
     Ok(MemberView {
         layout: current.layout(state),
+        card_charge: super::saved_card::ChargeFormView::new(
+            state,
+            saved_card.as_ref(),
+            basket.balance(),
+        ),
+        saved_card,
         balance: basket.balance(),
         categories: category_choices(&form.category, &categories),
         member,
@@ -226,6 +251,7 @@ pub async fn add_charge(
             season: charge.season.as_deref(),
             date: &charge.date,
             posting_key: &posting_key,
+            due_on: charge.due_on.as_deref(),
         },
     )
     .await?;
@@ -242,6 +268,7 @@ pub async fn add_charge(
                 "amount_cents": charge.amount.cents(),
                 "season": charge.season,
                 "date": charge.date,
+                "due_on": charge.due_on,
             })),
         )
         .await?;

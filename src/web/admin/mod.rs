@@ -16,6 +16,7 @@ pub mod exports;
 mod gateways;
 pub mod members;
 mod payment;
+pub mod saved_card;
 
 pub use books::{balances, ledger};
 pub use gateways::gateways;

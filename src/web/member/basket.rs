@@ -8,8 +8,9 @@ use serde::Deserialize;
 use crate::account_plan::{self, Category};
 use crate::basket::{self, Basket};
 use crate::domain::{Money, PaymentStatus, french_date};
-use crate::gateways::{CheckoutRequest, GatewayError};
+use crate::gateways::{CheckoutRequest, GatewayError, SaveCard};
 use crate::payments::{self, Payment};
+use crate::saved_cards::{self, SavedCard};
 use crate::web::{AppError, AppState, CurrentUser, Layout, SessionExt, render, see_other};
 
 pub struct LineView {
@@ -39,6 +40,15 @@ pub struct GatewayChoice {
     pub name: &'static str,
     pub checked: bool,
     pub installments: bool,
+    pub saved_cards: bool,
+}
+
+/// The member's saved card, as the basket shows it.
+pub struct SavedCardView {
+    pub id: String,
+    pub label: String,
+    pub gateway: String,
+    pub since: String,
 }
 
 #[derive(Template)]
@@ -57,6 +67,10 @@ struct BasketView {
     /// The choices of monthly terms (empty: paying in several times is not offered).
     terms: Vec<u8>,
     form_error: Option<String>,
+    saved_card: Option<SavedCardView>,
+    /// The gateways that can keep a card (empty: the option is not offered).
+    save_card_gateways: Vec<&'static str>,
+    save_card_checked: bool,
 }
 
 pub fn status_class(status: PaymentStatus) -> &'static str {
@@ -72,6 +86,7 @@ struct FormState {
     amount: Option<String>,
     gateway: Option<String>,
     error: Option<String>,
+    save_card: bool,
 }
 
 /// The numbers of monthly terms offered, when any enabled gateway supports installments.
@@ -95,6 +110,7 @@ fn build_view(
     basket: &Basket,
     categories: &[Category],
     attempts: &[Payment],
+    saved_card: Option<SavedCard>,
     form: FormState,
 ) -> BasketView {
     let groups = basket
@@ -152,6 +168,7 @@ fn build_view(
                 g.id() == selected
             },
             installments: g.capabilities().installments,
+            saved_cards: g.capabilities().saved_cards,
         })
         .collect();
     BasketView {
@@ -170,9 +187,26 @@ fn build_view(
                 String::new()
             }
         }),
+        save_card_gateways: state
+            .gateways
+            .all()
+            .iter()
+            .filter(|g| g.capabilities().saved_cards)
+            .map(|g| g.display_name())
+            .collect(),
         gateways,
         terms: term_choices(state),
         form_error: form.error,
+        saved_card: saved_card.map(|card| SavedCardView {
+            gateway: state
+                .gateways
+                .get(&card.gateway)
+                .map_or_else(|| card.gateway.clone(), |g| g.display_name().to_string()),
+            label: card.display(),
+            since: french_date(&card.consented_at),
+            id: card.id,
+        }),
+        save_card_checked: form.save_card,
     }
 }
 
@@ -185,7 +219,16 @@ async fn render_basket(
     let basket = basket::load(&state.pool, &current.user.id).await?;
     let attempts = payments::list_for_member(&state.pool, &current.user.id).await?;
     let categories = account_plan::categories(&state.pool).await?;
-    let view = build_view(state, current, &basket, &categories, &attempts, form);
+    let saved_card = saved_cards::active_for_member(&state.pool, &current.user.id).await?;
+    let view = build_view(
+        state,
+        current,
+        &basket,
+        &categories,
+        &attempts,
+        saved_card,
+        form,
+    );
     Ok(render(status, &view))
 }
 
@@ -201,6 +244,7 @@ pub async fn show(
             amount: None,
             gateway: None,
             error: None,
+            save_card: false,
         },
     )
     .await
@@ -215,6 +259,9 @@ pub struct PayForm {
     /// Monthly terms (absent or 1: at once).
     #[serde(default)]
     terms: Option<String>,
+    /// Ticked: keep the card at the gateway for the next dues.
+    #[serde(default)]
+    save_card: Option<String>,
     #[serde(default)]
     csrf_token: String,
 }
@@ -236,10 +283,12 @@ pub async fn pay(
     let form = form.into_inner();
     current.session.check_csrf(&form.csrf_token)?;
     // A refused form is shown again with what was typed and why it was refused.
+    let save_card = form.save_card.is_some();
     let refuse = |message: String| FormState {
         amount: Some(form.amount.chars().take(40).collect()),
         gateway: Some(form.gateway.clone()),
         error: Some(message),
+        save_card,
     };
     let invalid = StatusCode::UNPROCESSABLE_ENTITY;
 
@@ -268,6 +317,14 @@ pub async fn pay(
             }
         },
     };
+    if save_card && !gateway.capabilities().saved_cards {
+        let form = refuse(format!(
+            "{} ne permet pas d'enregistrer une carte : choisissez un autre moyen de paiement \
+             ou décochez « Enregistrer ma carte ».",
+            gateway.display_name()
+        ));
+        return render_basket(&state, &current, invalid, form).await;
+    }
     let balance = basket::load(&state.pool, &current.user.id).await?.balance();
     let max = ceiling(&state, balance);
     if amount > max {
@@ -286,6 +343,15 @@ pub async fn pay(
         gateway.test_mode(),
     )
     .await?;
+    let save = if save_card {
+        saved_cards::request_save(&state.pool, &payment.id).await?;
+        Some(SaveCard {
+            customer_id: saved_cards::known_customer(&state.pool, &current.user.id, gateway.id())
+                .await?,
+        })
+    } else {
+        None
+    };
     let page = format!("{}/payments/{}", state.base_url, payment.id);
     // The hints in these URLs only choose the words of the return page; they prove nothing.
     let request = CheckoutRequest {
@@ -309,6 +375,7 @@ pub async fn pay(
         notification_url: format!("{}/webhooks/{}", state.base_url, gateway.id()),
         installments: terms,
         contains_donation: false,
+        save_card: save,
     };
     match gateway.create_payment(&request).await {
         Ok(checkout) => {

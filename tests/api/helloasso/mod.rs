@@ -361,6 +361,7 @@ async fn attempt_in_three_terms(app: &TestApp) -> (String, String) {
             notification_url: format!("{}/webhooks/helloasso", app.address),
             installments: Some(3),
             contains_donation: false,
+            save_card: None,
         })
         .await
         .expect("an intent in three terms");

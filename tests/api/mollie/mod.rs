@@ -52,6 +52,7 @@ pub(crate) fn checkout_request(portal: &str, payment_id: &str, cents: i64) -> Ch
         notification_url: format!("{portal}/webhooks/mollie"),
         installments: None,
         contains_donation: false,
+        save_card: None,
     }
 }
 

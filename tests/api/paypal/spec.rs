@@ -308,6 +308,7 @@ async fn obole_s_requests_fit_paypal_s_specs() {
             notification_url: "http://portail/webhooks/paypal".into(),
             installments: None,
             contains_donation: false,
+            save_card: None,
         })
         .await
         .expect("created");

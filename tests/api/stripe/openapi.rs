@@ -21,19 +21,19 @@ const SPEC: &str = concat!(
 
 /// A request as a stand-in for Stripe's API received it.
 #[derive(Clone, Debug)]
-struct Received {
-    method: String,
-    path: String,
-    body: String,
-    idempotency_key: Option<String>,
+pub(crate) struct Received {
+    pub method: String,
+    pub path: String,
+    pub body: String,
+    pub idempotency_key: Option<String>,
     stripe_version: Option<String>,
 }
 
-type Seen = Arc<Mutex<Vec<Received>>>;
+pub(crate) type Seen = Arc<Mutex<Vec<Received>>>;
 
 /// A stand-in for api.stripe.com that records requests and answers with an open session (or
 /// a refund).
-async fn recorder() -> (String, Seen) {
+pub(crate) async fn recorder() -> (String, Seen) {
     let seen: Seen = Arc::default();
     let kept = seen.clone();
     let server = HttpServer::new(move || {
@@ -77,13 +77,13 @@ async fn recorder() -> (String, Seen) {
     (address, seen)
 }
 
-fn load_spec() -> Value {
+pub(crate) fn load_spec() -> Value {
     let text = std::fs::read_to_string(SPEC).expect("the Stripe spec beside the repository");
     serde_yaml::from_str(&text).expect("the Stripe spec parses")
 }
 
 /// The form as a tree: `a[b][0]=x` becomes `{"a": {"b": {"0": "x"}}}`.
-fn form_tree(body: &str) -> Value {
+pub(crate) fn form_tree(body: &str) -> Value {
     let pairs: Vec<(String, String)> = serde_urlencoded::from_str(body).expect("a form body");
     let mut tree = json!({});
     for (key, value) in pairs {
@@ -197,7 +197,7 @@ fn check(spec: &Value, schema: &Value, given: &Value, at: &str, problems: &mut V
     }
 }
 
-fn problems_with(spec: &Value, method: &str, path: &str, body: &str) -> Vec<String> {
+pub(crate) fn problems_with(spec: &Value, method: &str, path: &str, body: &str) -> Vec<String> {
     let operation = &spec["paths"][path][method.to_ascii_lowercase()];
     if operation.is_null() {
         return vec![format!("{method} {path}: no such operation in the spec")];
