@@ -30,12 +30,18 @@ pub enum MailContent {
         gateway: String,
         date: String,
     },
+    /// A new member's invitation: a link to choose their password, made as the mail is sent.
+    Invitation,
+    /// A link to choose a new password, asked for from the login page.
+    PasswordReset,
 }
 
 impl MailContent {
     fn kind(&self) -> &'static str {
         match self {
             MailContent::Receipt { .. } => "receipt",
+            MailContent::Invitation => "invitation",
+            MailContent::PasswordReset => "password_reset",
         }
     }
 }
@@ -191,6 +197,22 @@ async fn render(
                 text,
                 html,
             )
+        }
+        MailContent::Invitation | MailContent::PasswordReset => {
+            let purpose = if *content == MailContent::Invitation {
+                crate::password_links::Purpose::Invitation
+            } else {
+                crate::password_links::Purpose::Reset
+            };
+            crate::password_links::render_mail(
+                pool,
+                base_url,
+                association,
+                recipient_id,
+                &name,
+                purpose,
+            )
+            .await?
         }
     };
     let from: Mailbox = settings

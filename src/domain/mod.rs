@@ -4,12 +4,16 @@ mod category;
 mod email;
 mod money;
 mod payment_status;
+mod person;
 mod role;
 
 pub use category::ChargeCategory;
 pub use email::{Email, EmailError};
 pub use money::{AmountError, Money};
 pub use payment_status::PaymentStatus;
+pub use person::{
+    PersonError, fold, name_key, parse_address, parse_first_name, parse_last_name, parse_phone,
+};
 pub use role::Role;
 
 /// `YYYY-MM-DD…` as French readers write it: `DD/MM/YYYY`.

@@ -4,6 +4,7 @@ pub mod admin;
 pub mod auth;
 mod errors;
 pub mod member;
+pub mod password;
 mod session;
 pub mod webhooks;
 
@@ -59,6 +60,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/audit", web::get().to(admin::audit_log))
         .route("/admin/charges", web::get().to(admin::charges::form))
         .route("/admin/charges", web::post().to(admin::charges::apply))
+        .configure(admin::directory::routes)
         .route("/admin/members/{id}", web::get().to(admin::members::show))
         .route(
             "/admin/members/{id}/charges",
@@ -67,6 +69,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/payments/{id}", web::get().to(admin::payment_detail))
         .route("/admin/payments/{id}/refund", web::post().to(admin::refund))
         .route("/admin/payments/{id}/cancel", web::post().to(admin::cancel))
+        .configure(password::routes)
         .route("/webhooks/{gateway}", web::post().to(webhooks::receive))
         .route("/static/obole.css", web::get().to(stylesheet))
         .route("/healthz", web::get().to(healthz));

@@ -10,8 +10,11 @@ use crate::payments::{self, Payment};
 use crate::web::{AppError, AppState, Layout, ManagerUser, render};
 
 pub mod charges;
+pub mod directory;
 pub mod exports;
 mod gateways;
+mod member_form;
+mod member_import;
 pub mod members;
 mod payment;
 
