@@ -450,7 +450,6 @@ pub async fn confirm(
     expected_digest: &str,
     invite: bool,
 ) -> anyhow::Result<Confirmed> {
-    let file = parse_staged(staged)?;
     let mut tx = pool
         .begin()
         .await
@@ -476,6 +475,8 @@ pub async fn confirm(
             .unwrap_or(0);
         return Ok(Confirmed::AlreadyImported { created: count });
     }
+    // Read before the claim, and emptied only by the import that claimed it.
+    let file = parse_staged(staged)?;
     let existing = existing_emails(&mut *tx).await?;
     let rows = plan(&file, &existing);
     if digest(&rows) != expected_digest {
