@@ -862,3 +862,45 @@ async fn an_import_is_seen_only_by_the_manager_who_uploaded_it() {
     );
     assert_eq!(db_count(&app, IMPORTED).await, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_imports_racing_for_the_same_email_never_leave_half_an_import() {
+    let app = spawn_app().await;
+    let treasurer = app.logged_in(MANAGER).await;
+    let secretary = app.logged_in(SECRETARY).await;
+    let first = preview_of(
+        &treasurer,
+        b"nom;prenom;email\nUn;Anne;anne@club.example\nCommun;Sam;sam@club.example\n",
+    )
+    .await;
+    let second = preview_of(
+        &secretary,
+        b"nom;prenom;email\nDeux;Bea;bea@club.example\nCommun;Sam;sam@club.example\n",
+    )
+    .await;
+    let jobs = vec![(treasurer, first), (secretary, second)]
+        .into_iter()
+        .map(|(browser, preview)| async move { confirm(&browser, &preview, true).await.status })
+        .collect();
+    let mut statuses = crate::helpers::all_at_once(jobs).await;
+    statuses.sort();
+    assert_eq!(statuses, vec![303, 409]);
+    // One file entirely, the other not at all.
+    assert_eq!(db_count(&app, IMPORTED).await, 2);
+    assert_eq!(
+        db_count(&app, "SELECT COUNT(*) FROM users WHERE email = 'sam@club.example'").await,
+        1
+    );
+    assert_eq!(
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM users WHERE email IN ('anne@club.example', 'bea@club.example')"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        db_count(&app, "SELECT COUNT(*) FROM mail_outbox WHERE kind = 'invitation'").await,
+        2
+    );
+}
