@@ -46,7 +46,12 @@ impl Column {
             "prenom" | "first name" | "firstname" | "given name" => Some(Column::FirstName),
             "email" | "e mail" | "courriel" | "mail" | "adresse email" | "adresse e mail"
             | "adresse mail" | "email address" | "e mail address" => Some(Column::Email),
-            "telephone" | "tel" | "phone" | "phone number" | "mobile" | "portable"
+            "telephone"
+            | "tel"
+            | "phone"
+            | "phone number"
+            | "mobile"
+            | "portable"
             | "numero de telephone" => Some(Column::Phone),
             "adresse" | "adresse postale" | "address" | "postal address" => Some(Column::Address),
             _ => None,
@@ -125,9 +130,7 @@ pub enum FileError {
     MissingColumns(String),
     #[error("La colonne « {0} » apparaît deux fois.")]
     DuplicateColumn(String),
-    #[error(
-        "Le fichier compte plus de {MAX_ROWS} lignes : coupez-le en plusieurs fichiers."
-    )]
+    #[error("Le fichier compte plus de {MAX_ROWS} lignes : coupez-le en plusieurs fichiers.")]
     TooManyRows,
     #[error("Le fichier dépasse 2 Mo : coupez-le en plusieurs fichiers.")]
     TooLarge,
@@ -167,9 +170,7 @@ pub fn parse(text: &str) -> Result<ParsedFile, FileError> {
         match records.next() {
             None => return Err(FileError::Empty),
             Some(Err(e)) => {
-                return Err(FileError::Unreadable(
-                    e.position().map_or(1, |p| p.line()),
-                ));
+                return Err(FileError::Unreadable(e.position().map_or(1, |p| p.line())));
             }
             Some(Ok(record)) if record.iter().all(|f| f.trim().is_empty()) => continue,
             Some(Ok(record)) => break record,
@@ -198,7 +199,8 @@ pub fn parse(text: &str) -> Result<ParsedFile, FileError> {
     }
     let mut rows = Vec::new();
     for record in records {
-        let record = record.map_err(|e| FileError::Unreadable(e.position().map_or(0, |p| p.line())))?;
+        let record =
+            record.map_err(|e| FileError::Unreadable(e.position().map_or(0, |p| p.line())))?;
         if record.iter().all(|f| f.trim().is_empty()) {
             continue;
         }
@@ -263,16 +265,19 @@ pub fn plan(file: &ParsedFile, existing_emails: &HashSet<String>) -> Vec<Planned
                 match Email::parse(&row.email) {
                     Ok(email) => Some(email),
                     Err(_) => {
-                        errors.push(format!("Adresse e-mail invalide : « {} ».", row.email.trim()));
+                        errors.push(format!(
+                            "Adresse e-mail invalide : « {} ».",
+                            row.email.trim()
+                        ));
                         None
                     }
                 }
             };
             if let Some(email) = &email {
                 match first_line_of.get(email.as_str()) {
-                    Some(line) => errors.push(format!(
-                        "Adresse déjà présente ligne {line} du fichier."
-                    )),
+                    Some(line) => {
+                        errors.push(format!("Adresse déjà présente ligne {line} du fichier."))
+                    }
                     None => {
                         first_line_of.insert(email.as_str().to_string(), row.line);
                     }
@@ -422,7 +427,7 @@ fn parse_staged(staged: &Staged) -> anyhow::Result<ParsedFile> {
 pub async fn preview(pool: &Pool, staged: &Staged) -> anyhow::Result<Preview> {
     let file = parse_staged(staged)?;
     let mut conn = pool.acquire().await.context("no database connection")?;
-    let existing = existing_emails(&mut *conn).await?;
+    let existing = existing_emails(&mut conn).await?;
     let rows = plan(&file, &existing);
     Ok(Preview {
         digest: digest(&rows),
@@ -433,9 +438,14 @@ pub async fn preview(pool: &Pool, staged: &Staged) -> anyhow::Result<Preview> {
 
 #[derive(Debug)]
 pub enum Confirmed {
-    Imported { created: usize, invited: bool },
+    Imported {
+        created: usize,
+        invited: bool,
+    },
     /// This file was imported already (a second submission of the form).
-    AlreadyImported { created: i64 },
+    AlreadyImported {
+        created: i64,
+    },
     /// Nothing was imported: the situation differs from the preview the manager saw.
     Changed(Box<Preview>),
     NothingToImport,
@@ -477,7 +487,7 @@ pub async fn confirm(
     }
     // Read before the claim, and emptied only by the import that claimed it.
     let file = parse_staged(staged)?;
-    let existing = existing_emails(&mut *tx).await?;
+    let existing = existing_emails(&mut tx).await?;
     let rows = plan(&file, &existing);
     if digest(&rows) != expected_digest {
         tx.rollback().await.ok();
@@ -497,14 +507,12 @@ pub async fn confirm(
         Err(InsertError::Other(e)) => return Err(e),
     }
     let created = members.len();
-    sqlx::query(
-        "UPDATE member_imports SET imported_count = $2, content = '' WHERE id = $1",
-    )
-    .bind(&staged.id)
-    .bind(i64::try_from(created).unwrap_or(i64::MAX))
-    .execute(&mut *tx)
-    .await
-    .context("could not close the import")?;
+    sqlx::query("UPDATE member_imports SET imported_count = $2, content = '' WHERE id = $1")
+        .bind(&staged.id)
+        .bind(i64::try_from(created).unwrap_or(i64::MAX))
+        .execute(&mut *tx)
+        .await
+        .context("could not close the import")?;
     tx.commit().await.context("could not commit the import")?;
     let emails: Vec<&str> = members.iter().map(|m| m.email.as_str()).collect();
     audit::record(
@@ -521,7 +529,10 @@ pub async fn confirm(
         })),
     )
     .await?;
-    Ok(Confirmed::Imported { created, invited: invite })
+    Ok(Confirmed::Imported {
+        created,
+        invited: invite,
+    })
 }
 
 enum InsertError {

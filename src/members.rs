@@ -290,18 +290,21 @@ impl MemberDetails {
             errors.push("Choisissez un rôle.".to_string());
         }
         match (last_name, first_name, email, phone, address, role) {
-            (Some(last_name), Some(first_name), Some(email), Some(phone), Some(address), Some(role))
-                if errors.is_empty() =>
-            {
-                Ok(MemberDetails {
-                    first_name,
-                    last_name,
-                    email,
-                    phone,
-                    address,
-                    role,
-                })
-            }
+            (
+                Some(last_name),
+                Some(first_name),
+                Some(email),
+                Some(phone),
+                Some(address),
+                Some(role),
+            ) if errors.is_empty() => Ok(MemberDetails {
+                first_name,
+                last_name,
+                email,
+                phone,
+                address,
+                role,
+            }),
             _ => Err(errors),
         }
     }
@@ -311,9 +314,7 @@ impl MemberDetails {
 pub enum MemberError {
     #[error("Cette adresse e-mail est déjà celle d'un autre compte.")]
     EmailTaken,
-    #[error(
-        "Seul un administrateur peut créer ou modifier un gestionnaire ou un administrateur."
-    )]
+    #[error("Seul un administrateur peut créer ou modifier un gestionnaire ou un administrateur.")]
     AdminOnly,
     #[error("Vous ne pouvez pas retirer votre propre rôle d'administrateur.")]
     OwnAdminRole,
@@ -387,11 +388,18 @@ pub async fn create(
     if email_taken(pool, &details.email, "").await? {
         return Err(MemberError::EmailTaken);
     }
-    let mut tx = pool.begin().await.context("could not start a transaction")?;
+    let mut tx = pool
+        .begin()
+        .await
+        .context("could not start a transaction")?;
     let id = match insert_member(&mut tx, details).await {
         Ok(id) => id,
         Err(e) if db::is_unique_violation(&e) => return Err(MemberError::EmailTaken),
-        Err(e) => return Err(anyhow::Error::new(e).context("could not create the member").into()),
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context("could not create the member")
+                .into());
+        }
     };
     if invite {
         password_links::queue_invitation(&mut tx, &id).await?;
@@ -430,7 +438,10 @@ pub async fn update(
     if email_taken(pool, &details.email, id).await? {
         return Err(MemberError::EmailTaken);
     }
-    let mut tx = pool.begin().await.context("could not start a transaction")?;
+    let mut tx = pool
+        .begin()
+        .await
+        .context("could not start a transaction")?;
     let updated = sqlx::query(
         "UPDATE users SET email = $2, first_name = $3, last_name = $4, phone = $5, address = $6, \
          role = $7, name_key = $8 WHERE id = $1",
@@ -448,7 +459,11 @@ pub async fn update(
     match updated {
         Ok(_) => {}
         Err(e) if db::is_unique_violation(&e) => return Err(MemberError::EmailTaken),
-        Err(e) => return Err(anyhow::Error::new(e).context("could not update the member").into()),
+        Err(e) => {
+            return Err(anyhow::Error::new(e)
+                .context("could not update the member")
+                .into());
+        }
     }
     if before.email != details.email.as_str() {
         password_links::void_outstanding(&mut tx, id).await?;
@@ -482,7 +497,10 @@ pub async fn set_active(
     if actor.id == before.id && !active {
         return Err(MemberError::OwnAccount);
     }
-    let mut tx = pool.begin().await.context("could not start a transaction")?;
+    let mut tx = pool
+        .begin()
+        .await
+        .context("could not start a transaction")?;
     let changed = sqlx::query("UPDATE users SET active = $2 WHERE id = $1 AND active <> $2")
         .bind(id)
         .bind(i64::from(active))
@@ -516,15 +534,24 @@ pub async fn set_active(
 }
 
 /// Sends the person a new invitation (a link to choose their password).
-pub async fn resend_invitation(pool: &Pool, actor: &User, id: &str) -> Result<Profile, MemberError> {
+pub async fn resend_invitation(
+    pool: &Pool,
+    actor: &User,
+    id: &str,
+) -> Result<Profile, MemberError> {
     let member = profile(pool, id).await?.ok_or(MemberError::NotFound)?;
     authorize(actor, Some(&member), member.role)?;
     if !member.active {
         return Err(MemberError::Inactive);
     }
-    let mut tx = pool.begin().await.context("could not start a transaction")?;
+    let mut tx = pool
+        .begin()
+        .await
+        .context("could not start a transaction")?;
     password_links::queue_invitation(&mut tx, id).await?;
-    tx.commit().await.context("could not queue the invitation")?;
+    tx.commit()
+        .await
+        .context("could not queue the invitation")?;
     audit::record(
         pool,
         &actor.id,

@@ -213,7 +213,9 @@ pub enum LinkError {
          un nouveau lien."
     )]
     Unknown,
-    #[error("Ce lien a déjà servi. Si vous avez oublié votre mot de passe, demandez un nouveau lien.")]
+    #[error(
+        "Ce lien a déjà servi. Si vous avez oublié votre mot de passe, demandez un nouveau lien."
+    )]
     Used,
     #[error("Ce lien a expiré. Demandez un nouveau lien.")]
     Expired,

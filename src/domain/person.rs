@@ -33,7 +33,9 @@ pub enum PersonError {
     MissingFirstName,
     #[error("Le nom et le prénom comptent au plus 100 caractères.")]
     NameTooLong,
-    #[error("Le téléphone ne peut contenir que des chiffres, des espaces et + . - ( ) (30 caractères au plus).")]
+    #[error(
+        "Le téléphone ne peut contenir que des chiffres, des espaces et + . - ( ) (30 caractères au plus)."
+    )]
     InvalidPhone,
     #[error("L'adresse compte au plus 300 caractères.")]
     AddressTooLong,

@@ -14,7 +14,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 pub use errors::AppError;
-pub use session::{CurrentUser, Flash, ManagerUser, SessionExt};
+pub use session::{AdminUser, CurrentUser, Flash, ManagerUser, SessionExt};
 
 use crate::config::Settings;
 use crate::db::Pool;

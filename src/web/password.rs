@@ -103,8 +103,7 @@ pub async fn set(
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     session.check_csrf(&form.csrf_token)?;
-    if let Err(problem) = password_links::check_new_password(&form.password, &form.confirmation)
-    {
+    if let Err(problem) = password_links::check_new_password(&form.password, &form.confirmation) {
         return match password_links::check(&state.pool, &form.token).await {
             Ok(holder) => {
                 let view = SetView {

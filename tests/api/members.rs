@@ -36,10 +36,7 @@ const BALANCE: &str = "(SELECT COALESCE(SUM(CASE WHEN b.kind = 'charge' THEN b.a
      WHEN b.kind = 'payment' THEN -b.amount_cents ELSE b.amount_cents END), 0) \
      FROM basket_lines b WHERE b.member_id = u.id)";
 
-async fn create_member(
-    browser: &Browser,
-    fields: &[(&str, &str)],
-) -> Page {
+async fn create_member(browser: &Browser, fields: &[(&str, &str)]) -> Page {
     let form = browser.get("/admin/members/new").await;
     assert_eq!(form.status, 200);
     let csrf = form.csrf();
@@ -100,7 +97,10 @@ async fn the_directory_counts_searches_and_filters_as_the_database_says() {
     .await;
     assert_eq!(paul.status, 303);
     let paul_id = app.member_id("paul@exemple.org").await;
-    assert_eq!(post_action(&manager, &paul_id, "deactivate").await.status, 303);
+    assert_eq!(
+        post_action(&manager, &paul_id, "deactivate").await.status,
+        303
+    );
 
     let (all, names) = listed(&manager.get("/admin/members").await);
     assert_eq!(all, db_count(&app, "SELECT COUNT(*) FROM users").await);
@@ -142,7 +142,10 @@ async fn the_directory_counts_searches_and_filters_as_the_database_says() {
     let expected_names = [
         ("owing", vec!["Martin Camille"]),
         ("credit", vec!["Bernard Louis"]),
-        ("settled", vec!["Lefèvre Zoé", "Registre Sami", "Trésor Claire"]),
+        (
+            "settled",
+            vec!["Lefèvre Zoé", "Registre Sami", "Trésor Claire"],
+        ),
         ("inactive", vec!["Durand Paul"]),
     ];
     for (filter, sql) in &cases {
@@ -161,7 +164,12 @@ async fn the_directory_counts_searches_and_filters_as_the_database_says() {
         }
     }
     let credit = manager.get("/admin/members?filter=credit").await;
-    assert!(credit.text_of("member-list").unwrap().contains("8,50 € en crédit"));
+    assert!(
+        credit
+            .text_of("member-list")
+            .unwrap()
+            .contains("8,50 € en crédit")
+    );
 
     // Search: case, accents and word order do not matter; email too; no match says so.
     for (q, want) in [
@@ -174,8 +182,8 @@ async fn the_directory_counts_searches_and_filters_as_the_database_says() {
     ] {
         let page = manager
             .get(&format!(
-                "/admin/members?q={}",
-                serde_urlencoded::to_string([("x", q)]).unwrap()[2..].to_string()
+                "/admin/members?{}",
+                serde_urlencoded::to_string([("q", q)]).unwrap()
             ))
             .await;
         let (count, names) = listed(&page);
@@ -185,7 +193,11 @@ async fn the_directory_counts_searches_and_filters_as_the_database_says() {
             assert!(page.text_of("no-member").is_some());
         }
     }
-    let (count, _) = listed(&manager.get("/admin/members?q=exemple.org&filter=owing").await);
+    let (count, _) = listed(
+        &manager
+            .get("/admin/members?q=exemple.org&filter=owing")
+            .await,
+    );
     assert_eq!(count, 1);
 }
 
@@ -302,14 +314,23 @@ async fn a_member_gets_403_on_every_members_management_route() {
             .await;
         assert_eq!(page.status, 403, "POST {path}");
     }
-    let upload = upload_csv(&member, &csrf, "m.csv", b"nom;prenom;email\nA;B;a@exemple.org\n").await;
+    let upload = upload_csv(
+        &member,
+        &csrf,
+        "m.csv",
+        b"nom;prenom;email\nA;B;a@exemple.org\n",
+    )
+    .await;
     assert_eq!(upload.status, 403);
     assert_eq!(db_count(&app, "SELECT COUNT(*) FROM users").await, 4);
     assert_eq!(
         db_count(&app, "SELECT COUNT(*) FROM users WHERE active = 1").await,
         4
     );
-    assert_eq!(db_count(&app, "SELECT COUNT(*) FROM member_imports").await, 0);
+    assert_eq!(
+        db_count(&app, "SELECT COUNT(*) FROM member_imports").await,
+        0
+    );
     assert_eq!(db_count(&app, "SELECT COUNT(*) FROM mail_outbox").await, 0);
     // Anonymous visitors are sent to the login page.
     let anonymous = app.browser().get("/admin/members").await;
@@ -356,7 +377,10 @@ async fn a_manager_creates_a_member_who_is_invited_and_a_taken_email_is_refused(
     // The same address, typed differently, is refused with a clear message.
     let again = create_member(
         &secretary,
-        &[("email", " Zoe.Lefevre@EXEMPLE.org "), ("first_name", "Autre")],
+        &[
+            ("email", " Zoe.Lefevre@EXEMPLE.org "),
+            ("first_name", "Autre"),
+        ],
     )
     .await;
     assert_eq!(again.status, 409);
@@ -368,7 +392,11 @@ async fn a_manager_creates_a_member_who_is_invited_and_a_taken_email_is_refused(
     );
     assert_eq!(again.value_of("first_name").as_deref(), Some("Autre"));
     assert_eq!(
-        db_count(&app, "SELECT COUNT(*) FROM users WHERE email = 'zoe.lefevre@exemple.org'").await,
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM users WHERE email = 'zoe.lefevre@exemple.org'"
+        )
+        .await,
         1
     );
     // Without the box ticked, no invitation.
@@ -381,7 +409,11 @@ async fn a_manager_creates_a_member_who_is_invited_and_a_taken_email_is_refused(
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert!(mails_to(&app, "discret@exemple.org").is_empty());
     assert_eq!(
-        db_count(&app, "SELECT COUNT(*) FROM audit_log WHERE action = 'member.create'").await,
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'member.create'"
+        )
+        .await,
         2
     );
 }
@@ -454,13 +486,20 @@ async fn a_manager_edits_a_member_and_the_audit_log_keeps_before_and_after() {
     let taken = edit("membre2@exemple.org").await;
     assert_eq!(taken.status, 409);
     assert_eq!(
-        db_count(&app, "SELECT COUNT(*) FROM users WHERE last_name = 'Martin-Durand'").await,
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM users WHERE last_name = 'Martin-Durand'"
+        )
+        .await,
         0
     );
     let saved = edit("camille@exemple.org").await;
     assert_eq!(saved.status, 303);
     let (count, names) = listed(&manager.get("/admin/members?q=durand").await);
-    assert_eq!((count, names), (1, vec!["Martin-Durand Camille".to_string()]));
+    assert_eq!(
+        (count, names),
+        (1, vec!["Martin-Durand Camille".to_string()])
+    );
     // The new address logs in; the old one no longer does.
     assert_eq!(app.browser().login(MEMBER.0, MEMBER.1).await.status, 401);
     assert_eq!(
@@ -489,13 +528,20 @@ async fn a_deactivated_member_can_no_longer_log_in_and_keeps_their_history() {
     let member = app.logged_in(MEMBER).await;
     assert_eq!(member.get("/basket").await.status, 200);
     let lines_before = app
-        .count_for("SELECT COUNT(*) FROM basket_lines WHERE member_id = $1", &id)
+        .count_for(
+            "SELECT COUNT(*) FROM basket_lines WHERE member_id = $1",
+            &id,
+        )
         .await;
     let manager = app.logged_in(SECRETARY).await;
     let page = post_action(&manager, &id, "deactivate").await;
     assert_eq!(page.status, 303);
     let edit = manager.get(&format!("/admin/members/{id}/edit")).await;
-    assert!(edit.text_of("account-status").unwrap().contains("Désactivé"));
+    assert!(
+        edit.text_of("account-status")
+            .unwrap()
+            .contains("Désactivé")
+    );
     assert!(edit.body.contains("ne peut plus se connecter"));
 
     // Their open session stops, and logging in again fails.
@@ -503,25 +549,39 @@ async fn a_deactivated_member_can_no_longer_log_in_and_keeps_their_history() {
     assert_eq!(app.browser().login(MEMBER.0, MEMBER.1).await.status, 401);
     // Their history stays, and managers still see it.
     assert_eq!(
-        app.count_for("SELECT COUNT(*) FROM basket_lines WHERE member_id = $1", &id)
-            .await,
+        app.count_for(
+            "SELECT COUNT(*) FROM basket_lines WHERE member_id = $1",
+            &id
+        )
+        .await,
         lines_before
     );
     let page = manager.get(&format!("/admin/members/{id}")).await;
-    assert_eq!(page.text_of("member-balance").as_deref(), Some("97,00 € dus"));
+    assert_eq!(
+        page.text_of("member-balance").as_deref(),
+        Some("97,00 € dus")
+    );
     let (count, names) = listed(&manager.get("/admin/members?filter=inactive").await);
     assert_eq!((count, names), (1, vec!["Martin Camille".to_string()]));
     // Deactivating twice changes nothing more.
     post_action(&manager, &id, "deactivate").await;
     assert_eq!(
-        db_count(&app, "SELECT COUNT(*) FROM audit_log WHERE action = 'member.deactivate'").await,
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'member.deactivate'"
+        )
+        .await,
         1
     );
 
     assert_eq!(post_action(&manager, &id, "reactivate").await.status, 303);
     assert_eq!(app.browser().login(MEMBER.0, MEMBER.1).await.status, 303);
     assert_eq!(
-        db_count(&app, "SELECT COUNT(*) FROM audit_log WHERE action = 'member.reactivate'").await,
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'member.reactivate'"
+        )
+        .await,
         1
     );
 }
@@ -567,7 +627,11 @@ async fn only_an_admin_creates_or_changes_managers_and_admins() {
         403
     );
     assert_eq!(
-        db_count(&app, "SELECT COUNT(*) FROM users WHERE role = 'member' AND active = 1").await,
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM users WHERE role = 'member' AND active = 1"
+        )
+        .await,
         2
     );
 
@@ -580,12 +644,20 @@ async fn only_an_admin_creates_or_changes_managers_and_admins() {
     .await;
     assert_eq!(page.status, 303);
     assert_eq!(
-        db_count(&app, "SELECT COUNT(*) FROM users WHERE email = 'adjoint@exemple.org' AND role = 'manager'").await,
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM users WHERE email = 'adjoint@exemple.org' AND role = 'manager'"
+        )
+        .await,
         1
     );
     let own = post_action(&admin, &treasurer_id, "deactivate").await;
     assert_eq!(own.status, 403);
-    assert!(own.text_of("form-errors").unwrap().contains("votre propre compte"));
+    assert!(
+        own.text_of("form-errors")
+            .unwrap()
+            .contains("votre propre compte")
+    );
     assert_eq!(app.browser().login(MANAGER.0, MANAGER.1).await.status, 303);
 }
 
@@ -686,7 +758,10 @@ async fn a_semicolon_file_with_bom_is_previewed_row_by_row_then_imported_once() 
     let preview = preview_of(&manager, file.as_bytes()).await;
     assert_eq!(preview.text_of("to-create").as_deref(), Some("2"));
     assert_eq!(preview.text_of("skipped").as_deref(), Some("5"));
-    assert_eq!(preview.text_of("ignored-columns").as_deref(), Some("N° licence"));
+    assert_eq!(
+        preview.text_of("ignored-columns").as_deref(),
+        Some("N° licence")
+    );
     let row = |line: u32| preview.text_of(&format!("row-{line}")).unwrap();
     assert!(row(2).contains("Sera inscrit") && row(2).contains("Zoé"));
     assert!(row(3).contains("Adresse e-mail manquante"));
@@ -729,11 +804,19 @@ async fn a_semicolon_file_with_bom_is_previewed_row_by_row_then_imported_once() 
     assert!(list.body.contains("déjà été importé"));
     assert_eq!(db_count(&app, IMPORTED).await, 2);
     assert_eq!(
-        db_count(&app, "SELECT COUNT(*) FROM mail_outbox WHERE kind = 'invitation'").await,
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM mail_outbox WHERE kind = 'invitation'"
+        )
+        .await,
         2
     );
     assert_eq!(
-        db_count(&app, "SELECT COUNT(*) FROM audit_log WHERE action = 'member.import'").await,
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM audit_log WHERE action = 'member.import'"
+        )
+        .await,
         1
     );
 }
@@ -751,15 +834,17 @@ async fn a_comma_file_with_english_headers_is_imported_without_invitations() {
     let done = confirm(&manager, &preview, false).await;
     assert_eq!(done.status, 303);
     assert_eq!(db_count(&app, IMPORTED).await, 2);
-    let ann: (String, Option<String>) = sqlx::query_as(
-        "SELECT last_name, address FROM users WHERE email = 'ann@import.example'",
-    )
-    .fetch_one(&app.pool)
-    .await
-    .unwrap();
+    let ann: (String, Option<String>) =
+        sqlx::query_as("SELECT last_name, address FROM users WHERE email = 'ann@import.example'")
+            .fetch_one(&app.pool)
+            .await
+            .unwrap();
     assert_eq!(
         ann,
-        ("Lee, Jr".to_string(), Some("1 Main Street, Springfield".to_string()))
+        (
+            "Lee, Jr".to_string(),
+            Some("1 Main Street, Springfield".to_string())
+        )
     );
     tokio::time::sleep(Duration::from_millis(400)).await;
     assert_eq!(db_count(&app, "SELECT COUNT(*) FROM mail_outbox").await, 0);
@@ -795,11 +880,19 @@ async fn nothing_is_imported_when_a_row_conflicts_at_confirmation() {
     // Neither Alice nor Chloé: all or nothing.
     assert_eq!(db_count(&app, IMPORTED).await, 1);
     assert_eq!(
-        db_count(&app, "SELECT COUNT(*) FROM mail_outbox WHERE kind = 'invitation'").await,
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM mail_outbox WHERE kind = 'invitation'"
+        )
+        .await,
         0
     );
     assert_eq!(
-        db_count(&app, "SELECT COUNT(*) FROM member_imports WHERE status = 'pending'").await,
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM member_imports WHERE status = 'pending'"
+        )
+        .await,
         1
     );
 
@@ -815,7 +908,10 @@ async fn unreadable_or_oversized_files_are_refused_with_a_message() {
     let manager = app.logged_in(MANAGER).await;
     let csrf = manager.get("/admin/members/import").await.csrf();
     for (content, message) in [
-        (b"nom;email\nA;a@club.example\n".to_vec(), "Colonnes manquantes : prénom"),
+        (
+            b"nom;email\nA;a@club.example\n".to_vec(),
+            "Colonnes manquantes : prénom",
+        ),
         (Vec::new(), "Choisissez un fichier"),
         (b"\xef\xbb\xbf\r\n".to_vec(), "vide"),
     ] {
@@ -837,7 +933,10 @@ async fn unreadable_or_oversized_files_are_refused_with_a_message() {
     assert_eq!(plain.status, 400);
     let forged = upload_csv(&manager, "forged", "x.csv", b"nom;prenom;email\n").await;
     assert_eq!(forged.status, 403);
-    assert_eq!(db_count(&app, "SELECT COUNT(*) FROM member_imports").await, 0);
+    assert_eq!(
+        db_count(&app, "SELECT COUNT(*) FROM member_imports").await,
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -888,7 +987,11 @@ async fn two_imports_racing_for_the_same_email_never_leave_half_an_import() {
     // One file entirely, the other not at all.
     assert_eq!(db_count(&app, IMPORTED).await, 2);
     assert_eq!(
-        db_count(&app, "SELECT COUNT(*) FROM users WHERE email = 'sam@club.example'").await,
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM users WHERE email = 'sam@club.example'"
+        )
+        .await,
         1
     );
     assert_eq!(
@@ -900,7 +1003,11 @@ async fn two_imports_racing_for_the_same_email_never_leave_half_an_import() {
         1
     );
     assert_eq!(
-        db_count(&app, "SELECT COUNT(*) FROM mail_outbox WHERE kind = 'invitation'").await,
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM mail_outbox WHERE kind = 'invitation'"
+        )
+        .await,
         2
     );
 }

@@ -21,7 +21,8 @@ pub fn mails_to(app: &TestApp, to: &str) -> Vec<String> {
                 .replace("=\r\n", "")
                 .replace("=\n", "")
                 .replace("=3D", "=");
-            text.contains(&format!("To: {to}")).then_some((modified, text))
+            text.contains(&format!("To: {to}"))
+                .then_some((modified, text))
         })
         .collect();
     mails.sort();
@@ -85,7 +86,10 @@ async fn ask_reset(app: &TestApp, email: &str) -> Page {
     assert_eq!(form.status, 200);
     let csrf = form.csrf();
     browser
-        .post_form("/password/forgot", &[("email", email), ("csrf_token", &csrf)])
+        .post_form(
+            "/password/forgot",
+            &[("email", email), ("csrf_token", &csrf)],
+        )
         .await
 }
 
@@ -239,7 +243,10 @@ async fn an_expired_invitation_is_refused() {
         .await;
     assert_eq!(late.status, 410);
     assert_eq!(
-        app.browser().login(email, "mon-nouveau-secret").await.status,
+        app.browser()
+            .login(email, "mon-nouveau-secret")
+            .await
+            .status,
         401
     );
 }
@@ -277,7 +284,11 @@ async fn a_manager_resends_an_invitation_from_the_member_page() {
         .await;
     assert_eq!(sent.status, 303);
     let after = manager.get(&format!("/admin/members/{member_id}")).await;
-    assert!(after.body.contains("Une invitation est envoyée à membre2@exemple.org"));
+    assert!(
+        after
+            .body
+            .contains("Une invitation est envoyée à membre2@exemple.org")
+    );
     let link = password_link(&wait_for_mails(&app, MEMBER2.0, 1).await[0]);
     assert_eq!(
         choose_password(&app, &link, "louis-a-choisi").await.status,
@@ -285,7 +296,10 @@ async fn a_manager_resends_an_invitation_from_the_member_page() {
     );
     assert_eq!(app.browser().login(MEMBER2.0, MEMBER2.1).await.status, 401);
     assert_eq!(
-        app.browser().login(MEMBER2.0, "louis-a-choisi").await.status,
+        app.browser()
+            .login(MEMBER2.0, "louis-a-choisi")
+            .await
+            .status,
         303
     );
     assert_eq!(
@@ -315,10 +329,7 @@ async fn a_forgotten_password_is_replaced_through_the_mailed_link() {
     assert_eq!(done.status, 303);
     assert_eq!(app.browser().login(MEMBER.0, MEMBER.1).await.status, 401);
     let member = app.browser();
-    assert_eq!(
-        member.login(MEMBER.0, "camille-nouveau").await.status,
-        303
-    );
+    assert_eq!(member.login(MEMBER.0, "camille-nouveau").await.status, 303);
     assert_eq!(member.get("/basket").await.status, 200);
     let stale = app.browser().get(&links[0]).await;
     assert_eq!(stale.status, 410);
@@ -337,7 +348,10 @@ async fn an_unknown_email_gets_the_same_answer_and_no_mail() {
     assert_eq!(known.status, unknown.status);
     assert_eq!(known.location, unknown.location);
     // The page they land on says the same thing.
-    let flash = |page: &Page| page.body.contains("Si un compte correspond à cette adresse");
+    let flash = |page: &Page| {
+        page.body
+            .contains("Si un compte correspond à cette adresse")
+    };
     let browser = app.browser();
     let csrf = browser.get("/password/forgot").await.csrf();
     browser
@@ -350,7 +364,10 @@ async fn an_unknown_email_gets_the_same_answer_and_no_mail() {
     let browser = app.browser();
     let csrf = browser.get("/password/forgot").await.csrf();
     browser
-        .post_form("/password/forgot", &[("email", MEMBER.0), ("csrf_token", &csrf)])
+        .post_form(
+            "/password/forgot",
+            &[("email", MEMBER.0), ("csrf_token", &csrf)],
+        )
         .await;
     assert!(flash(&browser.get("/login").await));
 

@@ -8,7 +8,9 @@ use serde::Deserialize;
 
 use crate::domain::Role;
 use crate::members::{self, MemberDetails, MemberError, MemberInput, Profile};
-use crate::web::{AppError, AppState, CurrentUser, Layout, ManagerUser, SessionExt, render, see_other};
+use crate::web::{
+    AppError, AppState, CurrentUser, Layout, ManagerUser, SessionExt, render, see_other,
+};
 
 /// What a manager typed, kept to show it again with the errors.
 #[derive(Deserialize, Default, Clone)]

@@ -8,7 +8,9 @@ use futures_util::StreamExt;
 use serde::Deserialize;
 
 use crate::member_import::{self, Confirmed, FileError, MAX_FILE_BYTES, Preview, Staged};
-use crate::web::{AppError, AppState, CurrentUser, Layout, ManagerUser, SessionExt, render, see_other};
+use crate::web::{
+    AppError, AppState, CurrentUser, Layout, ManagerUser, SessionExt, render, see_other,
+};
 
 /// Form fields other than the file are small.
 const MAX_FIELD_BYTES: usize = 4 * 1024;
@@ -273,9 +275,10 @@ pub async fn confirm(
             Ok(see_other("/admin/members"))
         }
         Confirmed::NothingToImport => {
-            current
-                .session
-                .set_flash("info", "Aucune ligne valable à importer : rien n'a été importé.");
+            current.session.set_flash(
+                "info",
+                "Aucune ligne valable à importer : rien n'a été importé.",
+            );
             Ok(see_other("/admin/members/import"))
         }
         Confirmed::Changed(preview) => {
