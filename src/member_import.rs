@@ -347,6 +347,13 @@ pub async fn stage(
     file_name: &str,
     decoded: &Decoded,
 ) -> anyhow::Result<String> {
+    // Files never confirmed are not kept beyond a week.
+    let week_ago = db::format_timestamp(time::OffsetDateTime::now_utc() - time::Duration::days(7));
+    sqlx::query("DELETE FROM member_imports WHERE status = 'pending' AND created_at < $1")
+        .bind(week_ago)
+        .execute(pool)
+        .await
+        .context("could not forget old uploads")?;
     let id = uuid::Uuid::new_v4().to_string();
     let file_name: String = file_name
         .chars()

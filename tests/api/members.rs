@@ -1011,3 +1011,29 @@ async fn two_imports_racing_for_the_same_email_never_leave_half_an_import() {
         2
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_never_confirmed_are_forgotten_after_a_week_and_imported_ones_emptied() {
+    let app = spawn_app().await;
+    let manager = app.logged_in(MANAGER).await;
+    let old = preview_of(&manager, b"nom;prenom;email\nA;B;old@club.example\n").await;
+    sqlx::query("UPDATE member_imports SET created_at = '2001-01-01T00:00:00Z'")
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let fresh = preview_of(&manager, b"nom;prenom;email\nC;D;fresh@club.example\n").await;
+    assert_eq!(manager.get(&confirm_path(&old)).await.status, 404);
+    assert_eq!(confirm(&manager, &fresh, false).await.status, 303);
+    assert_eq!(
+        db_count(
+            &app,
+            "SELECT COUNT(*) FROM member_imports WHERE status = 'imported' AND content = ''"
+        )
+        .await,
+        1
+    );
+    assert_eq!(
+        db_count(&app, "SELECT COUNT(*) FROM member_imports").await,
+        1
+    );
+}
