@@ -80,8 +80,8 @@ pub async fn create_user(pool: &Pool, new: NewUser<'_>) -> anyhow::Result<String
     }
     let hash = hash_password(new.password).await?;
     sqlx::query(
-        "INSERT INTO users (id, email, password_hash, role, first_name, last_name, active, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 1, $7) ON CONFLICT (email) DO NOTHING",
+        "INSERT INTO users (id, email, password_hash, role, first_name, last_name, active, created_at, name_key) \
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8) ON CONFLICT (email) DO NOTHING",
     )
     .bind(db::new_id())
     .bind(new.email.as_str())
@@ -90,6 +90,7 @@ pub async fn create_user(pool: &Pool, new: NewUser<'_>) -> anyhow::Result<String
     .bind(new.first_name)
     .bind(new.last_name)
     .bind(db::now_text())
+    .bind(crate::domain::name_key(new.first_name, new.last_name))
     .execute(pool)
     .await
     .context("could not create the user")?;

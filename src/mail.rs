@@ -45,6 +45,10 @@ pub enum MailContent {
         card: String,
         authentication_required: bool,
     },
+    /// A new member's invitation: a link to choose their password, made as the mail is sent.
+    Invitation,
+    /// A link to choose a new password, asked for from the login page.
+    PasswordReset,
 }
 
 impl MailContent {
@@ -53,6 +57,8 @@ impl MailContent {
             MailContent::Receipt { .. } => "receipt",
             MailContent::SavedCardCharge { .. } => "saved_card_charge",
             MailContent::SavedCardFailed { .. } => "saved_card_failed",
+            MailContent::Invitation => "invitation",
+            MailContent::PasswordReset => "password_reset",
         }
     }
 }
@@ -211,6 +217,22 @@ async fn render(
         }
         MailContent::SavedCardCharge { .. } | MailContent::SavedCardFailed { .. } => {
             crate::saved_cards::mail::render(content, association, &name, base_url)?
+        }
+        MailContent::Invitation | MailContent::PasswordReset => {
+            let purpose = if *content == MailContent::Invitation {
+                crate::password_links::Purpose::Invitation
+            } else {
+                crate::password_links::Purpose::Reset
+            };
+            crate::password_links::render_mail(
+                pool,
+                base_url,
+                association,
+                recipient_id,
+                &name,
+                purpose,
+            )
+            .await?
         }
     };
     let from: Mailbox = settings

@@ -130,6 +130,6 @@ pub(crate) fn render(
                 html,
             ))
         }
-        MailContent::Receipt { .. } => anyhow::bail!("not a mail about a saved card"),
+        _ => anyhow::bail!("not a mail about a saved card"),
     }
 }

@@ -18,7 +18,7 @@ struct LoginView {
     error: Option<String>,
 }
 
-fn anonymous_layout(state: &AppState, session: &Session) -> Layout {
+pub(super) fn anonymous_layout(state: &AppState, session: &Session) -> Layout {
     Layout {
         association: state.settings.association_name.clone(),
         user_name: None,

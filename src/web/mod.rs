@@ -5,6 +5,7 @@ pub mod auth;
 mod errors;
 pub mod lang;
 pub mod member;
+pub mod password;
 mod session;
 pub mod webhooks;
 
@@ -14,7 +15,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 
 pub use errors::AppError;
-pub use session::{CurrentUser, Flash, ManagerUser, SessionExt};
+pub use session::{AdminUser, CurrentUser, Flash, ManagerUser, SessionExt};
 
 use crate::config::Settings;
 use crate::db::Pool;
@@ -105,6 +106,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/audit", web::get().to(admin::audit_log))
         .route("/admin/charges", web::get().to(admin::charges::form))
         .route("/admin/charges", web::post().to(admin::charges::apply))
+        .configure(admin::directory::routes)
         .route("/admin/members/{id}", web::get().to(admin::members::show))
         .route(
             "/admin/members/{id}/charges",
@@ -117,6 +119,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/payments/{id}", web::get().to(admin::payment_detail))
         .route("/admin/payments/{id}/refund", web::post().to(admin::refund))
         .route("/admin/payments/{id}/cancel", web::post().to(admin::cancel))
+        .configure(password::routes)
         .route("/webhooks/{gateway}", web::post().to(webhooks::receive))
         .route("/static/obole.css", web::get().to(stylesheet))
         .route("/healthz", web::get().to(healthz));
