@@ -10,6 +10,7 @@ pub mod gateways;
 pub mod ledger;
 pub mod mail;
 pub mod notifications;
+pub mod payment_requests;
 pub mod payments;
 pub mod reconcile;
 pub mod sandbox;

@@ -30,12 +30,18 @@ pub enum MailContent {
         gateway: String,
         date: String,
     },
+    /// A manager asks a member to pay what they owe, with a link straight to paying.
+    PaymentRequest(crate::payment_requests::RequestMail),
+    /// A payment request was paid: the notice to the manager who sent it.
+    PaymentRequestPaid(crate::payment_requests::RequestPaidMail),
 }
 
 impl MailContent {
     fn kind(&self) -> &'static str {
         match self {
             MailContent::Receipt { .. } => "receipt",
+            MailContent::PaymentRequest(_) => "payment_request",
+            MailContent::PaymentRequestPaid(_) => "payment_request_paid",
         }
     }
 }
@@ -192,6 +198,12 @@ async fn render(
                 html,
             )
         }
+        MailContent::PaymentRequest(request) => {
+            request
+                .render(pool, settings, base_url, association, &name)
+                .await?
+        }
+        MailContent::PaymentRequestPaid(paid) => paid.render(base_url, association, &name)?,
     };
     let from: Mailbox = settings
         .mail

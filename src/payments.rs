@@ -405,6 +405,16 @@ pub async fn apply_report(
                 .context("could not date the payment")?;
             status = PaymentStatus::Paid;
         }
+        if posted {
+            // Payment requests this money settles, and their managers' notices.
+            crate::payment_requests::settle_after_payment(
+                &mut tx,
+                &payment.id,
+                &payment.member_id,
+                &now,
+            )
+            .await?;
+        }
     } else if report.status != status
         && report.status.allowed_sources().contains(&status)
         && matches!(

@@ -90,7 +90,11 @@ impl Application {
                         .build(),
                 )
                 .wrap(Compress::default())
-                .wrap(Logger::new("%s %r %Dms").exclude("/healthz"))
+                .wrap(
+                    Logger::new("%s %{request}xi %Dms")
+                        .custom_request_replace("request", loggable_request_line)
+                        .exclude("/healthz"),
+                )
                 .app_data(state.clone())
                 .app_data(form_config())
                 .app_data(web::PayloadConfig::new(256 * 1024))
@@ -148,6 +152,23 @@ fn security_headers(https: bool) -> DefaultHeaders {
     } else {
         headers
     }
+}
+
+/// The request line for the access log, without the token of a payment request's link
+/// (`/r/{token}`), which lets whoever holds it pay that request.
+fn loggable_request_line(request: &actix_web::dev::ServiceRequest) -> String {
+    let path = request.path();
+    let path = match path.strip_prefix("/r/") {
+        Some(rest) => format!("/r/…{}", rest.find('/').map_or("", |i| &rest[i..])),
+        None => path.to_string(),
+    };
+    let query = request.query_string();
+    let query = if query.is_empty() {
+        String::new()
+    } else {
+        format!("?{query}")
+    };
+    format!("{} {path}{query} {:?}", request.method(), request.version())
 }
 
 /// Malformed forms get a clear 400, never a 500.

@@ -17,6 +17,7 @@ mod pay;
 mod paypal;
 mod payplug;
 mod payzen;
+mod requests;
 mod stancer;
 mod stripe;
 mod sweep;

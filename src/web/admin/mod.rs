@@ -14,6 +14,7 @@ pub mod exports;
 mod gateways;
 pub mod members;
 mod payment;
+pub mod requests;
 
 pub use gateways::gateways;
 pub use payment::{cancel, payment_detail, refund};

@@ -2,3 +2,4 @@
 
 pub mod basket;
 pub mod payment;
+pub mod request;
