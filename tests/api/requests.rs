@@ -171,7 +171,7 @@ async fn a_request_mail_pays_through_its_link_without_login_and_tells_the_manage
 
     // The mail: what is owed, the amount, the message, and the link.
     let mail = wait_for_mails(&app, MEMBER.0, 1).await.remove(0);
-    assert!(mail.contains("demande de paiement de 97,00"), "{mail}");
+    assert!(mail.contains("vous demande de régler 97,00"), "{mail}");
     assert!(mail.contains("Cotisation 2026-2027"), "{mail}");
     assert!(mail.contains("Merci de régler avant la sortie."), "{mail}");
     assert!(mail.contains("Reste à payer : 97,00"), "{mail}");
@@ -276,7 +276,10 @@ async fn a_request_mail_pays_through_its_link_without_login_and_tells_the_manage
     assert!(table.contains("Camille Martin") && table.contains("Payée"), "{table}");
     assert!(listed.body.contains(&format!("/admin/payments/{payment_id}")));
     let member_basket = app.logged_in(MEMBER).await.get("/basket").await;
-    assert_eq!(member_basket.text_of("balance").as_deref(), Some("0,00 €"));
+    assert_eq!(
+        member_basket.text_of("balance-title").as_deref(),
+        Some("Vous êtes à jour")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
