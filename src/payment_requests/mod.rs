@@ -117,7 +117,10 @@ pub struct NewRequest<'a> {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Sent {
-    Created { id: String, amount: Money },
+    Created {
+        id: String,
+        amount: Money,
+    },
     /// This form had already asked this member.
     AlreadySent,
     /// The member owes nothing now.

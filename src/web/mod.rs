@@ -72,7 +72,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/requests/all",
             web::post().to(admin::requests::send_all),
         )
-        .route("/admin/requests/{id}", web::get().to(admin::requests::detail))
+        .route(
+            "/admin/requests/{id}",
+            web::get().to(admin::requests::detail),
+        )
         .route(
             "/admin/requests/{id}/cancel",
             web::post().to(admin::requests::cancel),

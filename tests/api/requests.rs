@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use crate::helpers::{Browser, MANAGER, MEMBER, MEMBER_OWES_CENTS, MEMBER2, Page, TestApp, spawn_app};
+use crate::helpers::{
+    Browser, MANAGER, MEMBER, MEMBER_OWES_CENTS, MEMBER2, Page, TestApp, spawn_app,
+};
 
 /// The demo's second member owes 131,50 €.
 const MEMBER2_OWES_CENTS: i64 = 13150;
@@ -89,7 +91,9 @@ async fn send_request(
 ) -> (Page, String) {
     let member = manager.get(&format!("/admin/members/{member_id}")).await;
     assert!(
-        member.body.contains(&format!("/admin/members/{member_id}/request")),
+        member
+            .body
+            .contains(&format!("/admin/members/{member_id}/request")),
         "the member page links to the request form"
     );
     let form = manager
@@ -150,10 +154,15 @@ async fn a_request_mail_pays_through_its_link_without_login_and_tells_the_manage
     let member_id = app.member_id(MEMBER.0).await;
     let manager = app.logged_in(MANAGER).await;
 
-    let (sent, _) = send_request(&manager, &member_id, "", "Merci de régler avant la sortie.").await;
+    let (sent, _) =
+        send_request(&manager, &member_id, "", "Merci de régler avant la sortie.").await;
     assert_eq!(sent.status, 303, "{}", sent.body);
     let flash = manager.get(sent.location.as_deref().unwrap()).await;
-    assert!(flash.body.contains("Demande de paiement de 97,00"), "{}", flash.body);
+    assert!(
+        flash.body.contains("Demande de paiement de 97,00"),
+        "{}",
+        flash.body
+    );
     assert_eq!(
         request_field(&app, &member_id, "status").await.as_deref(),
         Some("sent")
@@ -195,9 +204,17 @@ async fn a_request_mail_pays_through_its_link_without_login_and_tells_the_manage
     let page = visitor.get(&link).await;
     assert_eq!(page.status, 200, "{}", page.body);
     assert_eq!(page.text_of("request-amount").as_deref(), Some("97,00 €"));
-    assert!(page.text_of("request-lines").unwrap().contains("Cotisation 2026-2027"));
+    assert!(
+        page.text_of("request-lines")
+            .unwrap()
+            .contains("Cotisation 2026-2027")
+    );
     assert!(page.body.contains("Camille Martin"));
-    assert!(page.text_of("request-message").unwrap().contains("avant la sortie"));
+    assert!(
+        page.text_of("request-message")
+            .unwrap()
+            .contains("avant la sortie")
+    );
     // ...but it is no session: the basket and the rest still ask for a login.
     for path in ["/basket", "/admin/requests", "/admin"] {
         let other = visitor.get(path).await;
@@ -226,26 +243,58 @@ async fn a_request_mail_pays_through_its_link_without_login_and_tells_the_manage
         .await
         .unwrap();
     assert_eq!(cents, MEMBER_OWES_CENTS);
+    // Opened again before paying at the gateway: a word about the attempt, and still the button.
+    let meanwhile = visitor.get(&link).await;
+    assert!(
+        meanwhile.text_of("request-pending").is_some(),
+        "{}",
+        meanwhile.body
+    );
+    assert!(meanwhile.text_of("request-pay").is_some());
+    // Back from the gateway (which proves nothing): the page waits for the confirmation.
+    let waiting = visitor
+        .get(&format!("{link}/retour?status=succeeded"))
+        .await;
+    assert_eq!(waiting.status, 303);
+    let waiting = visitor.get(waiting.location.as_deref().unwrap()).await;
+    assert_eq!(
+        waiting.text_of("request-headline").as_deref(),
+        Some("Confirmation en cours")
+    );
+    assert!(waiting.body.contains("http-equiv=\"refresh\""));
+    assert!(waiting.text_of("request-pay").is_none());
+    assert_eq!(app.payment_status(&payment_id).await, "pending");
     let back = visitor.post_form(&hosted, &[("action", "pay")]).await;
     assert_eq!(back.status, 303);
     app.wait_for_status(&payment_id, "paid").await;
     wait_for_request_status(&app, &member_id, "paid").await;
     assert_eq!(
-        request_field(&app, &member_id, "payment_id").await.as_deref(),
+        request_field(&app, &member_id, "payment_id")
+            .await
+            .as_deref(),
         Some(payment_id.as_str())
     );
 
     // The member comes back to the link, which says it is settled.
-    let done = visitor.get_following(back.location.as_deref().unwrap()).await;
+    let done = visitor
+        .get_following(back.location.as_deref().unwrap())
+        .await;
     assert_eq!(done.status, 200);
-    assert_eq!(done.text_of("request-headline").as_deref(), Some("Demande réglée"));
+    assert_eq!(
+        done.text_of("request-headline").as_deref(),
+        Some("Demande réglée")
+    );
     assert!(done.text_of("request-pay").is_none());
 
     // The notification arrives twice more: the manager is told exactly once.
     let gateway_ref = app.gateway_ref(&payment_id).await;
     for _ in 0..2 {
         let body = app.sandbox_event(&payment_id, &gateway_ref, "succeeded", MEMBER_OWES_CENTS);
-        assert_eq!(app.post_notification(body.clone(), Some(app.sign(&body))).await, 200);
+        assert_eq!(
+            app.post_notification(body.clone(), Some(app.sign(&body)))
+                .await,
+            200
+        );
     }
     assert_eq!(app.postings_for(&payment_id).await, (1, 1));
     let notices = wait_for_mails(&app, MANAGER.0, 1).await;
@@ -256,7 +305,11 @@ async fn a_request_mail_pays_through_its_link_without_login_and_tells_the_manage
             .await,
         1
     );
-    assert!(notices[0].contains("Camille Martin a réglé la demande"), "{}", notices[0]);
+    assert!(
+        notices[0].contains("Camille Martin a réglé la demande"),
+        "{}",
+        notices[0]
+    );
     assert!(notices[0].contains("97,00"), "{}", notices[0]);
 
     // Once paid, the link pays no more.
@@ -273,8 +326,15 @@ async fn a_request_mail_pays_through_its_link_without_login_and_tells_the_manage
     let listed = manager.get("/admin/requests?status=paid").await;
     assert_eq!(listed.status, 200);
     let table = listed.text_of("requests").expect("the requests table");
-    assert!(table.contains("Camille Martin") && table.contains("Payée"), "{table}");
-    assert!(listed.body.contains(&format!("/admin/payments/{payment_id}")));
+    assert!(
+        table.contains("Camille Martin") && table.contains("Payée"),
+        "{table}"
+    );
+    assert!(
+        listed
+            .body
+            .contains(&format!("/admin/payments/{payment_id}"))
+    );
     let member_basket = app.logged_in(MEMBER).await.get("/basket").await;
     assert_eq!(
         member_basket.text_of("balance-title").as_deref(),
@@ -293,7 +353,10 @@ async fn sending_to_all_who_owe_confirms_the_count_and_a_second_submission_sends
     let list = manager.get("/admin/requests").await;
     assert_eq!(list.status, 200);
     let summary = list.text_of("owing-summary").unwrap();
-    assert!(summary.contains("1 membre(s)") && summary.contains("131,50 €"), "{summary}");
+    assert!(
+        summary.contains("1 membre(s)") && summary.contains("131,50 €"),
+        "{summary}"
+    );
     let key = form_key(&list);
     let csrf = list.csrf();
     let fields = |confirm: &'static str| {
@@ -312,9 +375,15 @@ async fn sending_to_all_who_owe_confirms_the_count_and_a_second_submission_sends
     let confirm = manager.post_form("/admin/requests/all", &preview).await;
     assert_eq!(confirm.status, 200, "{}", confirm.body);
     let summary = confirm.text_of("confirm-summary").unwrap();
-    assert!(summary.contains("1 membre(s)") && summary.contains("131,50 €"), "{summary}");
+    assert!(
+        summary.contains("1 membre(s)") && summary.contains("131,50 €"),
+        "{summary}"
+    );
     assert_eq!(app.count("SELECT COUNT(*) FROM payment_requests").await, 0);
-    assert_eq!(confirm.value_of("confirm-key").as_deref(), Some(key.as_str()));
+    assert_eq!(
+        confirm.value_of("confirm-key").as_deref(),
+        Some(key.as_str())
+    );
 
     // Confirmed: one request, to the member who owes. Sent again: nothing more.
     let confirmed = fields("yes");
@@ -333,14 +402,20 @@ async fn sending_to_all_who_owe_confirms_the_count_and_a_second_submission_sends
         .unwrap();
     assert_eq!(row.get::<String, _>("member_id"), member2_id);
     assert_eq!(row.get::<i64, _>("amount_cents"), MEMBER2_OWES_CENTS);
-    assert_eq!(row.get::<Option<String>, _>("gateway").as_deref(), Some("sandbox"));
+    assert_eq!(
+        row.get::<Option<String>, _>("gateway").as_deref(),
+        Some("sandbox")
+    );
     assert_eq!(
         app.count("SELECT COUNT(*) FROM audit_log WHERE action = 'payment_request.send_all'")
             .await,
         1
     );
     let mail = wait_for_mails(&app, MEMBER2.0, 1).await.remove(0);
-    assert!(mail.contains("Rappel de cotisation") && mail.contains("131,50"), "{mail}");
+    assert!(
+        mail.contains("Rappel de cotisation") && mail.contains("131,50"),
+        "{mail}"
+    );
     // The member who paid got a receipt, but no request.
     assert!(mails_to(&app, MEMBER.0).iter().all(|m| !m.contains("/r/")));
 
@@ -418,7 +493,10 @@ async fn a_cancelled_request_says_so_and_its_link_cannot_pay() {
 
     let closed = visitor.get(&link).await;
     assert_eq!(closed.status, 410);
-    assert_eq!(closed.text_of("request-headline").as_deref(), Some("Demande annulée"));
+    assert_eq!(
+        closed.text_of("request-headline").as_deref(),
+        Some("Demande annulée")
+    );
     assert!(closed.text_of("request-pay").is_none());
     let pay = visitor
         .post_form(
@@ -439,7 +517,13 @@ async fn an_expired_link_says_so_with_a_410() {
     // Thirty days by default.
     let created = request_field(&app, &member_id, "created_at").await.unwrap();
     let expires = request_field(&app, &member_id, "expires_at").await.unwrap();
-    let date = |s: &str| time::Date::parse(&s[..10], time::macros::format_description!("[year]-[month]-[day]")).unwrap();
+    let date = |s: &str| {
+        time::Date::parse(
+            &s[..10],
+            time::macros::format_description!("[year]-[month]-[day]"),
+        )
+        .unwrap()
+    };
     assert_eq!((date(&expires) - date(&created)).whole_days(), 30);
     let link = link_in(&app, &wait_for_mails(&app, MEMBER.0, 1).await[0]);
 
@@ -449,13 +533,21 @@ async fn an_expired_link_says_so_with_a_410() {
         .unwrap();
     let page = app.browser().get(&link).await;
     assert_eq!(page.status, 410);
-    assert_eq!(page.text_of("request-headline").as_deref(), Some("Demande expirée"));
+    assert_eq!(
+        page.text_of("request-headline").as_deref(),
+        Some("Demande expirée")
+    );
     assert_eq!(
         request_field(&app, &member_id, "status").await.as_deref(),
         Some("expired")
     );
     let listed = manager.get("/admin/requests?status=expired").await;
-    assert!(listed.text_of("requests").unwrap().contains("Camille Martin"));
+    assert!(
+        listed
+            .text_of("requests")
+            .unwrap()
+            .contains("Camille Martin")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -482,7 +574,10 @@ async fn forged_unknown_and_other_members_tokens_are_a_404() {
     let pay = visitor
         .post_form(
             &format!("{forged}/pay"),
-            &[("gateway", "sandbox"), ("csrf_token", login.csrf().as_str())],
+            &[
+                ("gateway", "sandbox"),
+                ("csrf_token", login.csrf().as_str()),
+            ],
         )
         .await;
     assert_eq!(pay.status, 404);
@@ -521,7 +616,13 @@ async fn members_cannot_use_the_request_pages_of_managers() {
         ("confirm", "yes"),
         ("csrf_token", csrf.as_str()),
     ];
-    assert_eq!(member.post_form("/admin/requests/all", &fields).await.status, 403);
+    assert_eq!(
+        member
+            .post_form("/admin/requests/all", &fields)
+            .await
+            .status,
+        403
+    );
     assert_eq!(
         member
             .post_form(&format!("/admin/members/{member_id}/request"), &fields)
@@ -534,7 +635,9 @@ async fn members_cannot_use_the_request_pages_of_managers() {
     let anonymous = app.browser().get("/admin/requests").await;
     assert_eq!(anonymous.status, 303);
     // The secretary (a manager, not an admin) may send them.
-    let secretary = app.logged_in(("secretaire@exemple.org", "secretaire-demo")).await;
+    let secretary = app
+        .logged_in(("secretaire@exemple.org", "secretaire-demo"))
+        .await;
     assert_eq!(secretary.get("/admin/requests").await.status, 200);
 }
 
@@ -592,7 +695,12 @@ async fn bad_request_forms_are_refused_with_a_message_and_send_nothing() {
         )
         .await;
     assert_eq!(nothing.status, 422);
-    assert!(nothing.text_of("request-error").unwrap().contains("ne doit rien"));
+    assert!(
+        nothing
+            .text_of("request-error")
+            .unwrap()
+            .contains("ne doit rien")
+    );
     let unreadable = manager
         .post_form("/admin/requests/all", &[("confirm", "yes")])
         .await;
@@ -612,7 +720,11 @@ async fn bad_request_forms_are_refused_with_a_message_and_send_nothing() {
         )
         .await;
     assert_eq!(pay.status, 422);
-    assert!(pay.text_of("request-error").unwrap().contains("moyens de paiement"));
+    assert!(
+        pay.text_of("request-error")
+            .unwrap()
+            .contains("moyens de paiement")
+    );
     let no_token = visitor
         .post_form(&format!("{link}/pay"), &[("gateway", "sandbox")])
         .await;
@@ -644,11 +756,16 @@ async fn paying_the_whole_basket_settles_open_requests_and_a_part_does_not() {
     let last = pay_basket(&app, &member, "67,00").await;
     wait_for_request_status(&app, &member_id, "paid").await;
     assert_eq!(
-        request_field(&app, &member_id, "payment_id").await.as_deref(),
+        request_field(&app, &member_id, "payment_id")
+            .await
+            .as_deref(),
         Some(last.as_str())
     );
     let notice = wait_for_mails(&app, MANAGER.0, 1).await.remove(0);
     assert!(notice.contains("depuis son panier"), "{notice}");
     let settled = member.get(&link).await;
-    assert_eq!(settled.text_of("request-headline").as_deref(), Some("Demande réglée"));
+    assert_eq!(
+        settled.text_of("request-headline").as_deref(),
+        Some("Demande réglée")
+    );
 }

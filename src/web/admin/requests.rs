@@ -14,7 +14,9 @@ use crate::domain::{Money, french_date};
 use crate::payment_requests::{
     self, LinkKey, Listed, NewRequest, PaymentRequest, RequestStatus, Sent,
 };
-use crate::web::{AppError, AppState, CurrentUser, Layout, ManagerUser, SessionExt, render, see_other};
+use crate::web::{
+    AppError, AppState, CurrentUser, Layout, ManagerUser, SessionExt, render, see_other,
+};
 
 /// Longest message a manager may add to a request.
 const MESSAGE_MAX_CHARS: usize = 1000;
@@ -464,7 +466,10 @@ pub async fn send_to_member(
             "Ce formulaire avait déjà été envoyé : aucune nouvelle demande.",
         ),
         Sent::NothingOwed => {
-            let message = format!("{} ne doit rien : aucune demande envoyée.", member.full_name());
+            let message = format!(
+                "{} ne doit rien : aucune demande envoyée.",
+                member.full_name()
+            );
             return refuse(form, message).await;
         }
     }

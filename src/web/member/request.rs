@@ -46,6 +46,8 @@ pub struct PayView {
     /// The manager chose this gateway; otherwise the member chooses among `gateways`.
     pub fixed_gateway: Option<GatewayChoice>,
     pub gateways: Vec<GatewayChoice>,
+    /// A payment started from this link still awaits its gateway's word.
+    pub pending: bool,
     pub form_error: Option<String>,
 }
 
@@ -64,11 +66,30 @@ struct RequestPageView {
 enum Stage {
     Cancelled,
     Expired,
-    Paid { on: String },
-    /// A payment from this link is being confirmed.
+    Paid {
+        on: String,
+    },
+    /// Back from the gateway: the payment made from this link is being confirmed.
     Waiting,
     NothingOwed,
-    Open { basket: Basket },
+    /// Something is owed; `pending`: an attempt from this link still awaits its gateway.
+    Open {
+        basket: Basket,
+        pending: bool,
+    },
+}
+
+/// Why the member's browser is here: the gateway's return URL only chooses the words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Arrival {
+    /// Opened the link.
+    Direct,
+    /// Just back from the gateway, which says the payment went through.
+    Back,
+    /// The waiting page refreshing itself.
+    StillWaiting,
+    /// Back from the gateway without paying (gave up, or the gateway failed).
+    GaveUp,
 }
 
 /// The request behind a token, for whoever holds it, unless someone else is logged in.
@@ -104,19 +125,19 @@ fn layout(state: &AppState, current: &Option<CurrentUser>, session: &Session) ->
     }
 }
 
-/// Where the request stands now. With `ask_gateway`, an attempt still open is first checked
-/// at its gateway (the member just came back, or a few seconds passed).
+/// Where the request stands now. An attempt from the link still open is first checked at
+/// its gateway when the member just came back, or every few seconds while they wait.
 async fn stage(
     state: &AppState,
     request: &mut PaymentRequest,
-    ask_gateway: bool,
-    gave_up: bool,
+    arrival: Arrival,
 ) -> Result<Stage, AppError> {
     let now = db::now_text();
     if request.status == RequestStatus::Sent && !request.is_open_at(&now) {
         payment_requests::expire_due(&state.pool).await?;
         request.status = RequestStatus::Expired;
     }
+    let mut pending = false;
     if request.status == RequestStatus::Sent
         && let Some(payment_id) = payment_requests::latest_attempt(&state.pool, &request.id).await?
         && let Some(payment) = payments::find(&state.pool, &payment_id).await?
@@ -125,8 +146,8 @@ async fn stage(
         let quiet_since = db::format_timestamp(
             time::OffsetDateTime::now_utc() - time::Duration::seconds(RECHECK_AFTER_SECS),
         );
-        let mut still_open = true;
-        if (ask_gateway || payment.updated_at <= quiet_since)
+        pending = true;
+        if (arrival == Arrival::Back || payment.updated_at <= quiet_since)
             && let Some(gateway) = state.gateways.get(&payment.gateway)
             && payments::refresh_from_gateway(
                 &state.pool,
@@ -140,33 +161,37 @@ async fn stage(
             if let Some(fresh) = payment_requests::find(&state.pool, &request.id).await? {
                 *request = fresh;
             }
-            still_open = payments::find(&state.pool, &payment.id)
+            pending = payments::find(&state.pool, &payment.id)
                 .await?
                 .is_some_and(|p| p.status.is_open());
         }
-        // An attempt left open for long was abandoned at the gateway: offer to pay again.
+        if request.status == RequestStatus::Sent
+            && pending
+            && matches!(arrival, Arrival::Back | Arrival::StillWaiting)
+        {
+            return Ok(Stage::Waiting);
+        }
+        // An attempt abandoned long ago (the tab closed at the gateway) is not worth a word.
         let recent = db::format_timestamp(
             time::OffsetDateTime::now_utc()
                 - time::Duration::seconds(state.settings.reconcile.pending_after_secs),
         );
-        if request.status == RequestStatus::Sent
-            && still_open
-            && !gave_up
-            && payment.created_at > recent
-        {
-            return Ok(Stage::Waiting);
-        }
+        pending = pending && arrival != Arrival::GaveUp && payment.created_at > recent;
     }
     Ok(match request.status {
         RequestStatus::Cancelled => Stage::Cancelled,
         RequestStatus::Expired => Stage::Expired,
         RequestStatus::Paid => Stage::Paid {
-            on: request.paid_at.as_deref().map(french_date).unwrap_or_default(),
+            on: request
+                .paid_at
+                .as_deref()
+                .map(french_date)
+                .unwrap_or_default(),
         },
         RequestStatus::Sent => {
             let basket = basket::load(&state.pool, &request.member_id).await?;
             if basket.balance().is_positive() {
-                Stage::Open { basket }
+                Stage::Open { basket, pending }
             } else {
                 Stage::NothingOwed
             }
@@ -197,7 +222,10 @@ fn fixed_gateway<'a>(
     state: &'a AppState,
     request: &PaymentRequest,
 ) -> Option<&'a std::sync::Arc<dyn Gateway>> {
-    request.gateway.as_deref().and_then(|id| state.gateways.get(id))
+    request
+        .gateway
+        .as_deref()
+        .and_then(|id| state.gateways.get(id))
 }
 
 struct Notice {
@@ -260,7 +288,7 @@ async fn page(
             StatusCode::OK,
             "Confirmation en cours",
             "Nous attendons la confirmation du prestataire de paiement. Cette page se met à jour \
-             toute seule."
+             toute seule ; rien de plus n'est à faire."
                 .to_string(),
             true,
             None,
@@ -273,11 +301,14 @@ async fn page(
             false,
             None,
         ),
-        Stage::Open { basket } => {
+        Stage::Open { basket, pending } => {
             let owed = basket.balance();
             let sender = accounts::find_any(&state.pool, &request.requested_by)
                 .await?
-                .map_or_else(|| state.settings.association_name.clone(), |u| u.full_name());
+                .map_or_else(
+                    || state.settings.association_name.clone(),
+                    |u| u.full_name(),
+                );
             let fixed = fixed_gateway(state, request).map(|g| GatewayChoice {
                 id: g.id(),
                 name: g.display_name(),
@@ -308,6 +339,7 @@ async fn page(
                     gateway_choices(state, &notice.gateway)
                 },
                 fixed_gateway: fixed,
+                pending,
                 form_error: notice.form_error,
             };
             (
@@ -350,18 +382,25 @@ pub async fn show(
     hint: web::Query<ReturnHint>,
 ) -> Result<HttpResponse, AppError> {
     let (mut request, member) = open(&state, &current, &token).await?;
-    let gave_up = match hint.retour.as_deref() {
-        Some("abandon") => Some(
-            "Vous avez quitté la page de paiement ; rien n'a été débité. Vous pouvez réessayer.",
+    let (arrival, gave_up) = match hint.retour.as_deref() {
+        Some("ok") => (Arrival::Back, None),
+        Some("attente") => (Arrival::StillWaiting, None),
+        Some("abandon") => (
+            Arrival::GaveUp,
+            Some(
+                "Vous avez quitté la page de paiement ; rien n'a été débité. Vous pouvez réessayer.",
+            ),
         ),
-        Some("erreur") => Some(
-            "Le prestataire de paiement a signalé une erreur ; rien n'a été débité. Vous pouvez \
-             réessayer.",
+        Some("erreur") => (
+            Arrival::GaveUp,
+            Some(
+                "Le prestataire de paiement a signalé une erreur ; rien n'a été débité. Vous \
+                 pouvez réessayer.",
+            ),
         ),
-        _ => None,
+        _ => (Arrival::Direct, None),
     };
-    let just_back = hint.retour.as_deref() == Some("ok");
-    let stage = stage(&state, &mut request, just_back, gave_up.is_some()).await?;
+    let stage = stage(&state, &mut request, arrival).await?;
     let notice = Notice {
         detail: gave_up
             .filter(|_| matches!(stage, Stage::Open { .. }))
@@ -400,7 +439,7 @@ pub async fn pay(
 ) -> Result<HttpResponse, AppError> {
     session.check_csrf(&form.csrf_token)?;
     let (mut request, member) = open(&state, &current, &token).await?;
-    let stage = stage(&state, &mut request, false, true).await?;
+    let stage = stage(&state, &mut request, Arrival::GaveUp).await?;
     let link = Link {
         state: &state,
         current: &current,
@@ -428,7 +467,7 @@ pub async fn pay(
         }
     };
     let basket = match stage {
-        Stage::Open { basket } => basket,
+        Stage::Open { basket, .. } => basket,
         Stage::NothingOwed => return refuse(StatusCode::CONFLICT, stage, None).await,
         // Closed: cancelled or expired (410), or already paid (nothing more to pay through it).
         other => return refuse(StatusCode::GONE, other, None).await,
@@ -441,7 +480,10 @@ pub async fn pay(
                 let message = "Choisissez l'un des moyens de paiement proposés.".to_string();
                 return refuse(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    Stage::Open { basket },
+                    Stage::Open {
+                        basket,
+                        pending: false,
+                    },
                     Some(message),
                 )
                 .await;
@@ -458,7 +500,10 @@ pub async fn pay(
         );
         return refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
-            Stage::Open { basket },
+            Stage::Open {
+                basket,
+                pending: false,
+            },
             Some(message),
         )
         .await;
@@ -523,14 +568,21 @@ pub async fn pay(
                     "Le prestataire de paiement ne répond pas. Rien n'a été débité ; réessayez dans un instant.",
                 ),
             };
-            refuse(status, Stage::Open { basket }, Some(message.into())).await
+            let stage = Stage::Open {
+                basket,
+                pending: false,
+            };
+            refuse(status, stage, Some(message.into())).await
         }
     }
 }
 
 /// `/r/{token}/retour`: where gateways send the member back, by GET or by a cross-site POST.
 /// Nothing is read or changed: the browser goes on to the request's page with the hint.
-pub async fn gateway_return(token: web::Path<String>, hint: web::Query<ReturnHint>) -> HttpResponse {
+pub async fn gateway_return(
+    token: web::Path<String>,
+    hint: web::Query<ReturnHint>,
+) -> HttpResponse {
     let token: String = token
         .chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '-' || *c == '_')
