@@ -138,6 +138,14 @@ pub async fn send(pool: &Pool, key: &LinkKey, new: NewRequest<'_>) -> anyhow::Re
         .begin()
         .await
         .context("could not start a transaction")?;
+    // Written first: it takes SQLite's write lock (a read first could not be upgraded once
+    // another connection wrote) or locks the member's row in PostgreSQL, so what is owed
+    // cannot change between reading it and recording the request.
+    sqlx::query("UPDATE users SET active = active WHERE id = $1")
+        .bind(new.member_id)
+        .execute(&mut *tx)
+        .await
+        .context("could not lock the member")?;
     let due = owed_in(&mut tx, new.member_id).await?;
     if !due.balance().is_positive() {
         tx.rollback().await.ok();
