@@ -38,6 +38,8 @@ pub struct Settings {
     /// Most monthly terms a member may split a payment into, with gateways that support
     /// installments (1: paying in several times is not offered).
     pub installments_max_terms: u8,
+    /// Days a payment request's link stays valid.
+    pub payment_request_expiry_days: i64,
     pub sandbox: SandboxSettings,
     pub helloasso: crate::gateways::helloasso::HelloAssoSettings,
     pub stripe: crate::gateways::stripe::StripeSettings,
@@ -228,6 +230,7 @@ impl Default for Settings {
             pay_ceiling_cents: None,
             gateways: vec!["sandbox".into()],
             installments_max_terms: 1,
+            payment_request_expiry_days: 30,
             sandbox: SandboxSettings::default(),
             helloasso: Default::default(),
             stripe: Default::default(),

@@ -16,6 +16,7 @@ pub mod member_import;
 pub mod members;
 pub mod notifications;
 pub mod password_links;
+pub mod payment_requests;
 pub mod payments;
 pub mod reconcile;
 pub mod sandbox;

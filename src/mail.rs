@@ -49,6 +49,10 @@ pub enum MailContent {
     Invitation,
     /// A link to choose a new password, asked for from the login page.
     PasswordReset,
+    /// A manager asks a member to pay what they owe, with a link straight to paying.
+    PaymentRequest(crate::payment_requests::RequestMail),
+    /// A payment request was paid: the notice to the manager who sent it.
+    PaymentRequestPaid(crate::payment_requests::RequestPaidMail),
 }
 
 impl MailContent {
@@ -59,6 +63,8 @@ impl MailContent {
             MailContent::SavedCardFailed { .. } => "saved_card_failed",
             MailContent::Invitation => "invitation",
             MailContent::PasswordReset => "password_reset",
+            MailContent::PaymentRequest(_) => "payment_request",
+            MailContent::PaymentRequestPaid(_) => "payment_request_paid",
         }
     }
 }
@@ -234,6 +240,12 @@ async fn render(
             )
             .await?
         }
+        MailContent::PaymentRequest(request) => {
+            request
+                .render(pool, settings, base_url, association, &name)
+                .await?
+        }
+        MailContent::PaymentRequestPaid(paid) => paid.render(base_url, association, &name)?,
     };
     let from: Mailbox = settings
         .mail

@@ -409,6 +409,16 @@ pub async fn apply_report(
         }
         // A card the member asked to keep is kept with the payment that proved it.
         crate::saved_cards::remember(&mut tx, &payment, report).await?;
+        if posted {
+            // Payment requests this money settles, and their managers' notices.
+            crate::payment_requests::settle_after_payment(
+                &mut tx,
+                &payment.id,
+                &payment.member_id,
+                &now,
+            )
+            .await?;
+        }
     } else if report.status != status
         && report.status.allowed_sources().contains(&status)
         && matches!(

@@ -156,9 +156,15 @@ fn security_headers(https: bool) -> DefaultHeaders {
     }
 }
 
-/// The request line as `%r` logs it, but with the value of any `token` parameter hidden:
-/// password links carry their secret in the query string.
+/// The request line as `%r` logs it, but with secrets hidden: the value of any `token`
+/// parameter (password links) and the token of a payment request's link (`/r/{token}`), which
+/// lets whoever holds it pay that request.
 fn request_line(req: &actix_web::dev::ServiceRequest) -> String {
+    let path = req.path();
+    let path = match path.strip_prefix("/r/") {
+        Some(rest) => format!("/r/…{}", rest.find('/').map_or("", |i| &rest[i..])),
+        None => path.to_string(),
+    };
     let query = req
         .query_string()
         .split('&')
@@ -173,7 +179,7 @@ fn request_line(req: &actix_web::dev::ServiceRequest) -> String {
     format!(
         "{} {}{separator}{query} {:?}",
         req.method(),
-        req.path(),
+        path,
         req.version()
     )
 }

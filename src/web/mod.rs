@@ -120,6 +120,33 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/payments/{id}/refund", web::post().to(admin::refund))
         .route("/admin/payments/{id}/cancel", web::post().to(admin::cancel))
         .configure(password::routes)
+        .route("/admin/requests", web::get().to(admin::requests::list))
+        .route(
+            "/admin/requests/all",
+            web::post().to(admin::requests::send_all),
+        )
+        .route(
+            "/admin/requests/{id}",
+            web::get().to(admin::requests::detail),
+        )
+        .route(
+            "/admin/requests/{id}/cancel",
+            web::post().to(admin::requests::cancel),
+        )
+        .route(
+            "/admin/members/{id}/request",
+            web::get().to(admin::requests::new_for_member),
+        )
+        .route(
+            "/admin/members/{id}/request",
+            web::post().to(admin::requests::send_to_member),
+        )
+        .route("/r/{token}", web::get().to(member::request::show))
+        .route("/r/{token}/pay", web::post().to(member::request::pay))
+        .route(
+            "/r/{token}/retour",
+            web::route().to(member::request::gateway_return),
+        )
         .route("/webhooks/{gateway}", web::post().to(webhooks::receive))
         .route("/static/obole.css", web::get().to(stylesheet))
         .route("/healthz", web::get().to(healthz));

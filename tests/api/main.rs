@@ -21,6 +21,7 @@ mod pay;
 mod paypal;
 mod payplug;
 mod payzen;
+mod requests;
 mod saved_cards;
 mod stancer;
 mod stripe;

@@ -19,6 +19,7 @@ mod member_form;
 mod member_import;
 pub mod members;
 mod payment;
+pub mod requests;
 pub mod saved_card;
 
 pub use books::{balances, ledger};

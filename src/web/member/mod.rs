@@ -2,4 +2,5 @@
 
 pub mod basket;
 pub mod payment;
+pub mod request;
 pub mod saved_card;
