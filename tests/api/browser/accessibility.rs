@@ -27,10 +27,18 @@ fn member_pages(payment: &str) -> Vec<String> {
 fn manager_pages(app_member: &str, payment: &str) -> Vec<String> {
     vec![
         "/admin".into(),
+        "/admin/members".into(),
+        "/admin/members/new".into(),
+        "/admin/members/import".into(),
         format!("/admin/members/{app_member}"),
+        format!("/admin/members/{app_member}/edit"),
+        format!("/admin/members/{app_member}/request"),
+        "/admin/requests".into(),
         "/admin/charges".into(),
         format!("/admin/payments/{payment}"),
         "/admin/ledger".into(),
+        "/admin/balances".into(),
+        "/admin/settings/accounts".into(),
         "/admin/gateways".into(),
         "/admin/audit".into(),
     ]
@@ -56,10 +64,12 @@ async fn check_every_page(size: (u32, u32), label: &str) {
     let Some(b) = Chrome::start(&app.address, size).await else {
         return;
     };
-    b.goto("/login").await;
-    b.audit("/login").await;
-    b.assert_fits_width("/login").await;
-    b.shot(&shot_name("/login", label)).await;
+    for path in ["/login", "/password/forgot"] {
+        b.goto(path).await;
+        b.audit(path).await;
+        b.assert_fits_width(path).await;
+        b.shot(&shot_name(path, label)).await;
+    }
 
     b.login(MEMBER).await;
     for path in member_pages(&payment) {
