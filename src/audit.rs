@@ -5,14 +5,18 @@ use sqlx::Row;
 
 use crate::db::{self, Pool};
 
-pub async fn record(
-    pool: &Pool,
+/// Writes one entry, on the pool or inside the transaction of the change it tells of.
+pub async fn record<'e, E>(
+    executor: E,
     actor_id: &str,
     action: &str,
     target: &str,
     before: Option<serde_json::Value>,
     after: Option<serde_json::Value>,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<()>
+where
+    E: sqlx::Executor<'e, Database = sqlx::Any>,
+{
     sqlx::query(
         "INSERT INTO audit_log (id, at, actor_id, action, target, before_state, after_state) \
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
@@ -24,7 +28,7 @@ pub async fn record(
     .bind(target)
     .bind(before.map(|v| v.to_string()))
     .bind(after.map(|v| v.to_string()))
-    .execute(pool)
+    .execute(executor)
     .await
     .context("could not write the audit log")?;
     Ok(())

@@ -6,6 +6,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod exports;
+pub mod gateway_settings;
 pub mod gateways;
 pub mod ledger;
 pub mod mail;

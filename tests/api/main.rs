@@ -5,6 +5,7 @@ mod back_office;
 mod basket;
 mod browser;
 mod contract;
+mod gateway_settings;
 mod helloasso;
 mod helpers;
 mod hostile;

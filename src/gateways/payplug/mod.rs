@@ -15,7 +15,7 @@ use self::transformers::{
     PayPlugRefund, PayPlugRefundMetadata, PayPlugShipping, is_plausible_id, status_of,
 };
 use super::{
-    Capabilities, Checkout, CheckoutRequest, Gateway, GatewayError, GatewayReport,
+    Capabilities, Checkout, CheckoutRequest, ConnectionCheck, Gateway, GatewayError, GatewayReport,
     IncomingNotification, NotificationError, RefundFact, RefundOutcome, RefundRequest,
     RefundStatus,
 };
@@ -328,5 +328,18 @@ impl Gateway for PayPlugGateway {
         )
         .await?;
         Ok(())
+    }
+
+    /// `GET /v1/payments?per_page=1`: the list call, the cheapest one the key may make. The
+    /// key's prefix tells the mode.
+    async fn check_connection(&self) -> Result<ConnectionCheck, GatewayError> {
+        let _: PayPlugList<serde_json::Value> = Self::send(
+            self.request(reqwest::Method::GET, "payments")
+                .query(&[("page", "0"), ("per_page", "1")]),
+        )
+        .await?;
+        Ok(ConnectionCheck {
+            live: !self.test_mode(),
+        })
     }
 }

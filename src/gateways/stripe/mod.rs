@@ -12,12 +12,13 @@ use serde::Deserialize;
 
 pub use self::transformers::{API_VERSION, SIGNATURE_HEADER, signature_header};
 use self::transformers::{
-    METADATA_PAYMENT_ID, StripeErrorBody, StripeEvent, StripeList, StripeRefund, StripeSession,
+    METADATA_PAYMENT_ID, StripeBalance, StripeErrorBody, StripeEvent, StripeList, StripeRefund,
+    StripeSession,
 };
 use super::{
-    Capabilities, Capture, Checkout, CheckoutRequest, Gateway, GatewayError, GatewayReport,
-    IncomingNotification, NotificationError, RefundFact, RefundOutcome, RefundRequest,
-    RefundStatus,
+    Capabilities, Capture, Checkout, CheckoutRequest, ConnectionCheck, Gateway, GatewayError,
+    GatewayReport, IncomingNotification, NotificationError, RefundFact, RefundOutcome,
+    RefundRequest, RefundStatus,
 };
 use crate::config::Settings;
 use crate::domain::{Money, PaymentStatus};
@@ -454,6 +455,20 @@ impl Gateway for StripeGateway {
             .context("Stripe API unreachable")
             .map_err(GatewayError::Unavailable)?;
         read_json::<StripeSession>(response).await.map(|_| ())
+    }
+
+    /// `GET /v1/balance`: any key may read it, and it changes nothing.
+    async fn check_connection(&self) -> Result<ConnectionCheck, GatewayError> {
+        let response = self
+            .get("/v1/balance")
+            .send()
+            .await
+            .context("Stripe API unreachable")
+            .map_err(GatewayError::Unavailable)?;
+        let balance: StripeBalance = read_json(response).await?;
+        Ok(ConnectionCheck {
+            live: balance.livemode,
+        })
     }
 }
 

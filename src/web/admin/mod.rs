@@ -11,6 +11,7 @@ use crate::web::{AppError, AppState, Layout, ManagerUser, render};
 
 pub mod charges;
 pub mod exports;
+pub mod gateway_settings;
 mod gateways;
 pub mod members;
 mod payment;

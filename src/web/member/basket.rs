@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::basket::{self, Basket};
 use crate::domain::{ChargeCategory, Money, PaymentStatus, french_date};
-use crate::gateways::{CheckoutRequest, GatewayError};
+use crate::gateways::{CheckoutRequest, GatewayError, Registry};
 use crate::payments::{self, Payment};
 use crate::web::{AppError, AppState, CurrentUser, Layout, SessionExt, render, see_other};
 
@@ -73,12 +73,11 @@ struct FormState {
     error: Option<String>,
 }
 
-/// The numbers of monthly terms offered, when any enabled gateway supports installments.
-fn term_choices(state: &AppState) -> Vec<u8> {
+/// The numbers of monthly terms offered, when any gateway offered supports installments.
+fn term_choices(state: &AppState, gateways: &Registry) -> Vec<u8> {
     let max = state.settings.installments_max_terms.min(4);
-    let any = state
-        .gateways
-        .all()
+    let any = gateways
+        .offered()
         .iter()
         .any(|g| g.capabilities().installments);
     if any && max >= 2 {
@@ -90,6 +89,7 @@ fn term_choices(state: &AppState) -> Vec<u8> {
 
 fn build_view(
     state: &AppState,
+    gateways: &Registry,
     current: &CurrentUser,
     basket: &Basket,
     attempts: &[Payment],
@@ -122,8 +122,7 @@ fn build_view(
         .map(|p| PaymentView {
             id: p.id.clone(),
             date: french_date(p.paid_at.as_deref().unwrap_or(&p.created_at)),
-            gateway: state
-                .gateways
+            gateway: gateways
                 .get(&p.gateway)
                 .map_or_else(|| p.gateway.clone(), |g| g.display_name().to_string()),
             amount: p.paid_amount.unwrap_or(p.amount).to_string(),
@@ -139,20 +138,19 @@ fn build_view(
     } else {
         ("Vous êtes en crédit de", "credit")
     };
-    let selected = form.gateway.unwrap_or_default();
-    let gateways = state
-        .gateways
-        .all()
+    // What the member chose, or else the default gateway the association set.
+    let selected = form
+        .gateway
+        .filter(|g| !g.is_empty())
+        .or_else(|| gateways.default_id().map(str::to_string))
+        .unwrap_or_default();
+    let choices = gateways
+        .offered()
         .iter()
-        .enumerate()
-        .map(|(i, g)| GatewayChoice {
+        .map(|g| GatewayChoice {
             id: g.id(),
             name: g.display_name(),
-            checked: if selected.is_empty() {
-                i == 0
-            } else {
-                g.id() == selected
-            },
+            checked: g.id() == selected,
             installments: g.capabilities().installments,
         })
         .collect();
@@ -172,8 +170,8 @@ fn build_view(
                 String::new()
             }
         }),
-        gateways,
-        terms: term_choices(state),
+        gateways: choices,
+        terms: term_choices(state, gateways),
         form_error: form.error,
     }
 }
@@ -186,7 +184,14 @@ async fn render_basket(
 ) -> Result<HttpResponse, AppError> {
     let basket = basket::load(&state.pool, &current.user.id).await?;
     let attempts = payments::list_for_member(&state.pool, &current.user.id).await?;
-    let view = build_view(state, current, &basket, &attempts, form);
+    let view = build_view(
+        state,
+        &state.gateways.current(),
+        current,
+        &basket,
+        &attempts,
+        form,
+    );
     Ok(render(status, &view))
 }
 
@@ -244,7 +249,9 @@ pub async fn pay(
     };
     let invalid = StatusCode::UNPROCESSABLE_ENTITY;
 
-    let Some(gateway) = state.gateways.get(&form.gateway).cloned() else {
+    let gateways = state.gateways.current();
+    // Only a gateway offered now: one kept for past payments takes no new ones.
+    let Some(gateway) = gateways.get_offered(&form.gateway).cloned() else {
         let form = refuse("Choisissez l'un des moyens de paiement proposés.".into());
         return render_basket(&state, &current, invalid, form).await;
     };
@@ -257,7 +264,10 @@ pub async fn pay(
     let terms = match form.terms.as_deref().map(str::trim).unwrap_or("1") {
         "" | "1" => None,
         other => match other.parse::<u8>() {
-            Ok(n) if term_choices(&state).contains(&n) && gateway.capabilities().installments => {
+            Ok(n)
+                if term_choices(&state, &gateways).contains(&n)
+                    && gateway.capabilities().installments =>
+            {
                 Some(n)
             }
             _ => {
