@@ -307,7 +307,7 @@ pub fn mode_mismatch(gateway: &str, declared_test: bool, emulated: bool) -> Stri
         )
     } else if gateway == "sandbox" {
         "Le bac à sable est toujours en mode test : aucun argent réel n'y circule.".into()
-    } else if emulated {
+    } else if emulated && matches!(gateway, "helloasso" | "paypal") {
         "Ce moyen de paiement est relié à l'émulateur d'obole (configuration) : il reste en \
          mode test."
             .into()

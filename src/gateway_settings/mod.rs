@@ -526,7 +526,10 @@ async fn snapshot(
             None => GatewayState {
                 id,
                 enabled: configured.is_some(),
-                position: configured.map_or(100 + index as i64, |p| p as i64 + 1),
+                // After those the configuration offers, in the page's order.
+                position: configured.map_or((config.gateways.len() + index) as i64 + 1, |p| {
+                    p as i64 + 1
+                }),
                 is_default: false,
                 stored: None,
                 saved,

@@ -741,11 +741,8 @@ async fn without_a_settings_key_credentials_are_refused_but_other_settings_are_s
             .contains("aucune clé de chiffrement n'est définie (OBOLE_SETTINGS_KEY)")
     );
     assert_eq!(app.count("SELECT COUNT(*) FROM gateway_settings").await, 0);
-    let saved = save(&admin, "stripe", &[("position", Some("1"))]).await;
+    let saved = save(&admin, "stripe", &[("is_default", Some("1"))]).await;
     assert_eq!(saved.status, 303, "{}", saved.body);
     let member = app.logged_in(MEMBER).await;
-    assert_eq!(
-        pay_choices(&member).await.0,
-        vec!["stripe".to_string(), "sandbox".to_string()]
-    );
+    assert_eq!(pay_choices(&member).await.1.as_deref(), Some("stripe"));
 }
