@@ -377,6 +377,20 @@ mod tests {
     }
 
     #[test]
+    fn settings_carrying_saved_secrets_never_show_them_in_debug() {
+        let mut settings = Settings::default();
+        for gateway in GATEWAY_IDS {
+            let mut saved = Credentials::default();
+            for field in fields_of(gateway).iter().filter(|f| f.secret) {
+                saved.set(field.name, SecretString::from("s3cret-value-never-shown"));
+            }
+            apply(&mut settings, gateway, &saved, Some(true));
+        }
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("s3cret-value-never-shown"), "{shown}");
+    }
+
+    #[test]
     fn values_of_the_wrong_shape_are_refused_with_the_expected_shape() {
         let key = field_of("stripe", "secret_key").unwrap();
         assert!(check("stripe", &key, "sk_test_abc").is_ok());

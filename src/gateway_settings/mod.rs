@@ -527,9 +527,8 @@ async fn snapshot(
                 id,
                 enabled: configured.is_some(),
                 // After those the configuration offers, in the page's order.
-                position: configured.map_or((config.gateways.len() + index) as i64 + 1, |p| {
-                    p as i64 + 1
-                }),
+                position: configured
+                    .map_or((config.gateways.len() + index) as i64 + 1, |p| p as i64 + 1),
                 is_default: false,
                 stored: None,
                 saved,

@@ -98,9 +98,7 @@ pub async fn save(
         revision,
     };
     let setup = &state.gateway_setup;
-    let name = setup
-        .connector(&setup.snapshot(&state.pool).await?.settings, gateway)?
-        .display_name();
+    let name = setup.connector(&state.settings, gateway)?.display_name();
     let back = format!("/admin/gateways#gateway-{gateway}");
     match setup
         .save(&state.pool, gateway, change, &current.user.id)
