@@ -66,8 +66,11 @@ fn form_of(page: &Page, gateway: &str) -> Vec<(String, String)> {
         .collect()
 }
 
-/// Submits the gateway's settings form as shown, with `changes` (a `None` unchecks a box).
-async fn save(browser: &Browser, gateway: &str, changes: &[(&str, Option<&str>)]) -> Page {
+/// A field of a form and its new value; `None` unchecks a box.
+type Change<'a> = (&'a str, Option<&'a str>);
+
+/// Submits the gateway's settings form as shown, with `changes`.
+async fn save(browser: &Browser, gateway: &str, changes: &[Change<'_>]) -> Page {
     let page = browser.get("/admin/gateways").await;
     assert_eq!(page.status, 200, "{}", page.body);
     let mut form = form_of(&page, gateway);
@@ -602,7 +605,7 @@ async fn a_changed_settings_key_is_said_on_the_page_and_never_erases_the_credent
 async fn bad_input_is_refused_with_a_message_and_saves_nothing() {
     let app = spawn_app_with(with_stripe).await;
     let admin = app.logged_in(MANAGER).await;
-    let cases: [(&[(&str, Option<&str>)], &str); 6] = [
+    let cases: [(&[Change], &str); 6] = [
         (
             &[("position", Some("premier"))],
             "L'ordre d'affichage est un nombre entier de 1 à 99.",
