@@ -25,6 +25,9 @@ pub struct Settings {
     /// Base64 of at least 64 random bytes, signs and encrypts session cookies. When absent,
     /// one is generated on first start and kept in the database.
     pub secret_key: Option<SecretString>,
+    /// Base64 of 32 random bytes, encrypts the gateway credentials admins save in the back
+    /// office. Never stored; without it, credentials can only come from this configuration.
+    pub settings_key: Option<SecretString>,
     pub association_name: String,
     /// The association's SIREN (9 digits), which names the FEC file.
     pub siren: String,
@@ -224,6 +227,7 @@ impl Default for Settings {
             db_max_connections: 8,
             base_url: None,
             secret_key: None,
+            settings_key: None,
             association_name: "Association de démonstration".into(),
             siren: "000000000".into(),
             fiscal_year_end: "12-31".into(),

@@ -40,6 +40,10 @@ pub const LOGINS: [DemoLogin; 4] = [
 
 const SEASON: &str = "2026-2027";
 
+/// The key `obole demo` seals gateway credentials with when none is set: public, so it
+/// protects nothing, and never to be used for a real portal.
+pub const SETTINGS_KEY: &str = "ZGVtby1vYm9sZS1zZXR0aW5ncy1rZXktMzItYnl0ZXM=";
+
 pub async fn seed(pool: &Pool, accounts: &ChartOfAccounts) -> anyhow::Result<()> {
     crate::account_plan::adopt_configured_accounts(pool, accounts).await?;
     let people: [(&DemoLogin, Role, &str, &str); 4] = [

@@ -8,6 +8,7 @@ pub mod db;
 pub mod demo;
 pub mod domain;
 pub mod exports;
+pub mod gateway_settings;
 pub mod gateways;
 pub mod i18n;
 pub mod ledger;

@@ -82,7 +82,10 @@ async fn main() -> anyhow::Result<()> {
                     settings.gateway_timeout_ms,
                 ))
                 .build()?;
-            let gateways = obole::gateways::Registry::from_settings(&settings, &base_url, http)?;
+            let settings = std::sync::Arc::new(settings);
+            let setup =
+                obole::gateway_settings::GatewaySetup::new(settings.clone(), &base_url, http)?;
+            let gateways = setup.build(&pool).await?;
             let counts = obole::reconcile::run_once(&pool, &gateways, &settings).await?;
             println!(
                 "checked {} open attempts: {} posted, {} moved, {} expired, {} flagged, {} errors",
@@ -166,6 +169,11 @@ fn demo_settings(mut settings: Settings) -> Settings {
     settings.stancer.emulator = true;
     if std::env::var_os("OBOLE_INSTALLMENTS_MAX_TERMS").is_none() {
         settings.installments_max_terms = 4;
+    }
+    // A fixed, published key, so that the demo's admin can save gateway credentials: it
+    // protects nothing. A real portal sets its own OBOLE_SETTINGS_KEY.
+    if settings.settings_key.is_none() {
+        settings.settings_key = Some(SecretString::from(demo::SETTINGS_KEY));
     }
     settings
 }

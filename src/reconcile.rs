@@ -8,7 +8,7 @@ use std::time::Duration;
 use crate::config::Settings;
 use crate::db::{self, Pool};
 use crate::domain::PaymentStatus;
-use crate::gateways::Registry;
+use crate::gateways::{Registry, RegistryHandle};
 use crate::payments::{self, Applied};
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -136,8 +136,9 @@ pub async fn run_once(
     Ok(counts)
 }
 
-/// Runs the sweep every `reconcile.interval_secs` (0: never) until the process ends.
-pub fn spawn(pool: Pool, gateways: Registry, settings: std::sync::Arc<Settings>) {
+/// Runs the sweep every `reconcile.interval_secs` (0: never) until the process ends, each time
+/// with the gateways in use then.
+pub fn spawn(pool: Pool, gateways: RegistryHandle, settings: std::sync::Arc<Settings>) {
     let every = settings.reconcile.interval_secs;
     if every == 0 {
         return;
@@ -147,7 +148,7 @@ pub fn spawn(pool: Pool, gateways: Registry, settings: std::sync::Arc<Settings>)
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticker.tick().await;
-            match run_once(&pool, &gateways, &settings).await {
+            match run_once(&pool, &gateways.current(), &settings).await {
                 Ok(counts) if counts != SweepCounts::default() => {
                     tracing::info!(?counts, "reconciliation sweep")
                 }

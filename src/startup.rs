@@ -21,7 +21,8 @@ use sqlx::Row;
 
 use crate::config::Settings;
 use crate::db::{self, Pool};
-use crate::gateways::Registry;
+use crate::gateway_settings::GatewaySetup;
+use crate::gateways::RegistryHandle;
 use crate::sandbox::Emulators;
 use crate::web::{self as routes, AppState};
 
@@ -58,17 +59,21 @@ impl Application {
             .user_agent(concat!("obole/", env!("CARGO_PKG_VERSION")))
             .build()
             .context("could not build the HTTP client")?;
-        let gateways = Registry::from_settings(&settings, &base_url, http.clone())?;
         let emulator = settings
             .sandbox
             .emulator
-            .then(|| Emulators::new(&settings, &base_url, http));
+            .then(|| Emulators::new(&settings, &base_url, http.clone()));
         let secure_cookies = base_url.starts_with("https://");
         let workers = settings
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
         let mailer = crate::mail::Mailer::from_settings(&settings.mail)?;
         let settings = Arc::new(settings);
+        let gateway_setup = Arc::new(GatewaySetup::new(settings.clone(), &base_url, http)?);
+        let gateways = RegistryHandle::new(gateway_setup.build(&pool).await?);
+        gateway_setup
+            .clone()
+            .spawn_refresh(pool.clone(), gateways.clone());
         crate::reconcile::spawn(pool.clone(), gateways.clone(), settings.clone());
         crate::mail::spawn_worker(pool.clone(), mailer, settings.clone(), base_url.clone());
         let state = web::Data::new(AppState {
@@ -76,6 +81,7 @@ impl Application {
             settings,
             base_url: base_url.clone(),
             gateways,
+            gateway_setup,
         });
 
         let server = HttpServer::new(move || {

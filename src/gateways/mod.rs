@@ -13,7 +13,7 @@ pub mod sandbox;
 pub mod stancer;
 pub mod stripe;
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use async_trait::async_trait;
 
@@ -263,74 +263,160 @@ pub trait Gateway: Send + Sync {
     async fn forget_saved_card(&self, _saved: &SavedMethod) -> Result<(), GatewayError> {
         Err(GatewayError::Unsupported("forget a saved card"))
     }
+
+    /// One cheap authenticated call, so that an admin knows the credentials work. A refusal
+    /// of the credentials is `Rejected`, a gateway that does not answer `Unavailable`.
+    async fn check_connection(&self) -> Result<ConnectionCheck, GatewayError> {
+        Err(GatewayError::Unsupported("test the connection"))
+    }
 }
 
-/// The gateways enabled on this portal, in the order members see them.
+/// What a successful connection test learned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectionCheck {
+    /// The credentials move real money (production mode).
+    pub live: bool,
+}
+
+/// Which gateways a registry holds: those offered to members (in their order), and those kept
+/// only for what is already under way (notifications, refunds, the sweep).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Lineup {
+    pub offered: Vec<String>,
+    pub kept: Vec<String>,
+    /// Pre-selected in the member's pay form; the first offered when none is named.
+    pub default: Option<String>,
+}
+
+/// The gateways of this portal: those offered to members, in their order, then those no longer
+/// offered that still answer for payments already made.
 #[derive(Clone, Default)]
 pub struct Registry {
     gateways: Vec<Arc<dyn Gateway>>,
+    offered: usize,
+    default: Option<&'static str>,
 }
 
 impl Registry {
+    /// The gateways of `settings.gateways`, all offered, the first one by default.
     pub fn from_settings(
         settings: &Settings,
         base_url: &str,
         http: reqwest::Client,
     ) -> anyhow::Result<Registry> {
-        let mut gateways: Vec<Arc<dyn Gateway>> = Vec::new();
-        for id in &settings.gateways {
-            match id.as_str() {
-                "sandbox" => gateways.push(Arc::new(sandbox::SandboxGateway::new(
-                    &settings.sandbox,
-                    base_url,
-                    http.clone(),
-                ))),
-                "helloasso" => gateways.push(Arc::new(helloasso::HelloAssoGateway::new(
-                    settings,
-                    base_url,
-                    http.clone(),
-                ))),
-                "stripe" => gateways.push(Arc::new(stripe::StripeGateway::new(
-                    settings,
-                    base_url,
-                    http.clone(),
-                ))),
-                "mollie" => gateways.push(Arc::new(mollie::MollieGateway::new(
-                    settings,
-                    base_url,
-                    http.clone(),
-                ))),
-                "payplug" => gateways.push(Arc::new(payplug::PayPlugGateway::new(
-                    settings,
-                    base_url,
-                    http.clone(),
-                ))),
-                "paypal" => gateways.push(Arc::new(paypal::PayPalGateway::new(
-                    settings,
-                    base_url,
-                    http.clone(),
-                ))),
-                "payzen" => gateways.push(Arc::new(payzen::PayZenGateway::new(
-                    settings,
-                    base_url,
-                    http.clone(),
-                ))),
-                "stancer" => gateways.push(Arc::new(stancer::StancerGateway::new(
-                    settings,
-                    base_url,
-                    http.clone(),
-                ))),
-                other => anyhow::bail!("unknown gateway {other:?} in settings.gateways"),
-            }
-        }
-        Ok(Registry { gateways })
+        let lineup = Lineup {
+            offered: settings.gateways.clone(),
+            ..Lineup::default()
+        };
+        Registry::from_lineup(settings, &lineup, base_url, http)
     }
 
+    pub fn from_lineup(
+        settings: &Settings,
+        lineup: &Lineup,
+        base_url: &str,
+        http: reqwest::Client,
+    ) -> anyhow::Result<Registry> {
+        let mut gateways: Vec<Arc<dyn Gateway>> = Vec::new();
+        for id in lineup.offered.iter().chain(&lineup.kept) {
+            if gateways.iter().any(|g| g.id() == id) {
+                continue;
+            }
+            gateways.push(connector(id, settings, base_url, http.clone())?);
+        }
+        let offered = gateways
+            .iter()
+            .take_while(|g| lineup.offered.iter().any(|id| id == g.id()))
+            .count();
+        let default = gateways[..offered]
+            .iter()
+            .find(|g| lineup.default.as_deref() == Some(g.id()))
+            .or_else(|| gateways[..offered].first())
+            .map(|g| g.id());
+        Ok(Registry {
+            gateways,
+            offered,
+            default,
+        })
+    }
+
+    /// Any gateway of this portal, offered or kept for payments already made.
     pub fn get(&self, id: &str) -> Option<&Arc<dyn Gateway>> {
         self.gateways.iter().find(|g| g.id() == id)
     }
 
+    /// A gateway members may pay with now.
+    pub fn get_offered(&self, id: &str) -> Option<&Arc<dyn Gateway>> {
+        self.offered().iter().find(|g| g.id() == id)
+    }
+
+    /// Every gateway of this portal, offered ones first.
     pub fn all(&self) -> &[Arc<dyn Gateway>] {
         &self.gateways
+    }
+
+    /// The gateways members may pay with, in the order they see them.
+    pub fn offered(&self) -> &[Arc<dyn Gateway>] {
+        &self.gateways[..self.offered]
+    }
+
+    /// The gateway pre-selected in the member's pay form.
+    pub fn default_id(&self) -> Option<&'static str> {
+        self.default
+    }
+}
+
+/// The connector of gateway `id`, configured by `settings`.
+pub fn connector(
+    id: &str,
+    settings: &Settings,
+    base_url: &str,
+    http: reqwest::Client,
+) -> anyhow::Result<Arc<dyn Gateway>> {
+    Ok(match id {
+        "sandbox" => Arc::new(sandbox::SandboxGateway::new(
+            &settings.sandbox,
+            base_url,
+            http,
+        )),
+        "helloasso" => Arc::new(helloasso::HelloAssoGateway::new(settings, base_url, http)),
+        "stripe" => Arc::new(stripe::StripeGateway::new(settings, base_url, http)),
+        "mollie" => Arc::new(mollie::MollieGateway::new(settings, base_url, http)),
+        "payplug" => Arc::new(payplug::PayPlugGateway::new(settings, base_url, http)),
+        "paypal" => Arc::new(paypal::PayPalGateway::new(settings, base_url, http)),
+        "payzen" => Arc::new(payzen::PayZenGateway::new(settings, base_url, http)),
+        "stancer" => Arc::new(stancer::StancerGateway::new(settings, base_url, http)),
+        other => anyhow::bail!("unknown gateway {other:?} in settings.gateways"),
+    })
+}
+
+/// The registry in use, replaced as a whole when an admin changes the gateways' settings.
+/// Callers take the `current()` one and keep it for the length of their work.
+#[derive(Clone)]
+pub struct RegistryHandle {
+    current: Arc<RwLock<Arc<Registry>>>,
+}
+
+impl RegistryHandle {
+    pub fn new(registry: Registry) -> RegistryHandle {
+        RegistryHandle {
+            current: Arc::new(RwLock::new(Arc::new(registry))),
+        }
+    }
+
+    pub fn current(&self) -> Arc<Registry> {
+        // A writer cannot panic while holding the lock (it only swaps an Arc), so a poisoned
+        // lock still holds a whole registry.
+        self.current
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    pub fn replace(&self, registry: Registry) {
+        *self
+            .current
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Arc::new(registry);
     }
 }

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::{
-    Capabilities, Checkout, CheckoutRequest, Gateway, GatewayError, GatewayReport,
+    Capabilities, Checkout, CheckoutRequest, ConnectionCheck, Gateway, GatewayError, GatewayReport,
     IncomingNotification, NotificationError, RefundFact, RefundOutcome, RefundRequest,
     RefundStatus,
 };
@@ -72,6 +72,11 @@ struct SandboxCreateRefund<'a> {
 struct SandboxEvent {
     id: String,
     data: SandboxPayment,
+}
+
+#[derive(Deserialize)]
+struct SandboxAccount {
+    livemode: bool,
 }
 
 #[derive(Deserialize)]
@@ -318,6 +323,22 @@ impl Gateway for SandboxGateway {
             .context("sandbox API unreachable")
             .map_err(GatewayError::Unavailable)?;
         Self::read_payment(response).await.map(|_| ())
+    }
+
+    /// `GET /v1/account`: the account the key belongs to.
+    async fn check_connection(&self) -> Result<ConnectionCheck, GatewayError> {
+        let response = self
+            .http
+            .get(format!("{}/v1/account", self.api_base))
+            .bearer_auth(self.api_key.expose_secret())
+            .send()
+            .await
+            .context("sandbox API unreachable")
+            .map_err(GatewayError::Unavailable)?;
+        let account: SandboxAccount = read_json(response).await?;
+        Ok(ConnectionCheck {
+            live: account.livemode,
+        })
     }
 }
 

@@ -144,6 +144,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::post().to(api_cancel_payment),
     )
     .route("/sandbox/api/v1/refunds", web::post().to(api_create_refund))
+    .route("/sandbox/api/v1/account", web::get().to(api_account))
     .route("/sandbox/pay/{id}", web::get().to(hosted))
     .route("/sandbox/pay/{id}", web::post().to(hosted_action))
     .route("/sandbox/_control/sandbox/{id}", web::post().to(control));
@@ -172,6 +173,18 @@ fn authorized(emulator: &Emulator, request: &HttpRequest) -> bool {
                     .fold(0u8, |acc, (a, b)| acc | (a ^ b))
                     == 0
         })
+}
+
+/// The account the key belongs to: what a connection test asks for.
+async fn api_account(emulator: web::Data<Emulator>, request: HttpRequest) -> HttpResponse {
+    if !authorized(&emulator, &request) {
+        return unauthorized();
+    }
+    HttpResponse::Ok().json(serde_json::json!({
+        "object": "account",
+        "id": "acct_sandbox",
+        "livemode": false,
+    }))
 }
 
 fn unauthorized() -> HttpResponse {

@@ -19,14 +19,18 @@ pub use session::{AdminUser, CurrentUser, Flash, ManagerUser, SessionExt};
 
 use crate::config::Settings;
 use crate::db::Pool;
-use crate::gateways::Registry;
+use crate::gateway_settings::GatewaySetup;
+use crate::gateways::RegistryHandle;
 
 /// Everything a handler may need, shared by all workers.
 pub struct AppState {
     pub pool: Pool,
     pub settings: Arc<Settings>,
     pub base_url: String,
-    pub gateways: Registry,
+    /// The gateways in use: take `gateways.current()` for the length of a request.
+    pub gateways: RegistryHandle,
+    /// Rebuilds the gateways when an admin saves their settings.
+    pub gateway_setup: Arc<GatewaySetup>,
 }
 
 /// What every page's frame shows: the association, who is logged in, a flash message, and the
@@ -102,6 +106,14 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route(
             "/admin/settings/accounts/receipts",
             web::post().to(admin::account_plan::set_receipt_accounts),
+        )
+        .route(
+            "/admin/gateways/{id}",
+            web::post().to(admin::gateway_settings::save),
+        )
+        .route(
+            "/admin/gateways/{id}/test",
+            web::post().to(admin::gateway_settings::test_connection),
         )
         .route("/admin/audit", web::get().to(admin::audit_log))
         .route("/admin/charges", web::get().to(admin::charges::form))

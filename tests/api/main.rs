@@ -6,6 +6,7 @@ mod basket;
 mod books;
 mod browser;
 mod contract;
+mod gateway_settings;
 mod helloasso;
 mod helpers;
 mod hostile;

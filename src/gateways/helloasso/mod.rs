@@ -16,7 +16,7 @@ use serde::Deserialize;
 use sha2::Sha256;
 
 use super::{
-    Capabilities, Checkout, CheckoutRequest, Gateway, GatewayError, GatewayReport,
+    Capabilities, Checkout, CheckoutRequest, ConnectionCheck, Gateway, GatewayError, GatewayReport,
     IncomingNotification, NotificationError, RefundOutcome, RefundRequest,
 };
 use crate::config::Settings;
@@ -521,6 +521,13 @@ impl Gateway for HelloAssoGateway {
             amount: Money::from_cents(refund.amount),
             status: refund.state.into(),
         })
+    }
+
+    /// A fresh client-credentials grant: HelloAsso's token endpoint checks the client id and
+    /// secret (the cached token is left alone).
+    async fn check_connection(&self) -> Result<ConnectionCheck, GatewayError> {
+        self.client_grant().await?;
+        Ok(ConnectionCheck { live: self.live })
     }
 }
 

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{
-    Capabilities, Checkout, CheckoutRequest, Gateway, GatewayError, GatewayReport,
+    Capabilities, Checkout, CheckoutRequest, ConnectionCheck, Gateway, GatewayError, GatewayReport,
     IncomingNotification, NotificationError, RefundOutcome, RefundRequest,
 };
 use crate::config::Settings;
@@ -278,6 +278,16 @@ impl Gateway for MollieGateway {
             )
             .await?;
         read_json::<MolliePayment>(response).await.map(|_| ())
+    }
+
+    /// `GET /v2/methods`: the methods the key's website profile has activated. The key's
+    /// prefix tells the mode.
+    async fn check_connection(&self) -> Result<ConnectionCheck, GatewayError> {
+        let response = self.send(self.http.get(self.url("methods"))).await?;
+        read_json::<serde_json::Value>(response).await?;
+        Ok(ConnectionCheck {
+            live: !self.test_mode(),
+        })
     }
 }
 

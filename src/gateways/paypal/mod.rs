@@ -18,7 +18,7 @@ use serde::Deserialize;
 use serde_json::value::RawValue;
 
 use super::{
-    Capabilities, Checkout, CheckoutRequest, Gateway, GatewayError, GatewayReport,
+    Capabilities, Checkout, CheckoutRequest, ConnectionCheck, Gateway, GatewayError, GatewayReport,
     IncomingNotification, NotificationError, RefundOutcome, RefundRequest,
 };
 use crate::config::Settings;
@@ -562,6 +562,13 @@ impl Gateway for PayPalGateway {
             amount,
             status: refund.status.into(),
         })
+    }
+
+    /// A new OAuth2 token: PayPal checks the REST app's client id and secret.
+    async fn check_connection(&self) -> Result<ConnectionCheck, GatewayError> {
+        self.forget_token();
+        self.token().await?;
+        Ok(ConnectionCheck { live: self.live })
     }
 }
 

@@ -15,7 +15,7 @@ use self::transformers::{
     PayPlugRefund, PayPlugRefundMetadata, PayPlugShipping, is_plausible_id, status_of,
 };
 use super::{
-    Capabilities, Checkout, CheckoutRequest, Gateway, GatewayError, GatewayReport,
+    Capabilities, Checkout, CheckoutRequest, ConnectionCheck, Gateway, GatewayError, GatewayReport,
     IncomingNotification, NotificationError, RefundFact, RefundOutcome, RefundRequest,
     RefundStatus,
 };
@@ -329,5 +329,30 @@ impl Gateway for PayPlugGateway {
         )
         .await?;
         Ok(())
+    }
+
+    /// `GET /v1/payments?per_page=1`: the list call, the cheapest one the key may make. Here
+    /// a refused key is the answer sought, not an outage. The key's prefix tells the mode.
+    async fn check_connection(&self) -> Result<ConnectionCheck, GatewayError> {
+        let response = self
+            .request(reqwest::Method::GET, "payments")
+            .query(&[("page", "0"), ("per_page", "1")])
+            .send()
+            .await
+            .context("PayPlug API unreachable")
+            .map_err(GatewayError::Unavailable)?;
+        let status = response.status();
+        if matches!(status.as_u16(), 401 | 403) {
+            let body = response.text().await.unwrap_or_default();
+            return Err(GatewayError::Rejected(
+                serde_json::from_str::<PayPlugErrorBody>(&body)
+                    .map(|b| b.describe())
+                    .unwrap_or_else(|_| format!("HTTP {status}")),
+            ));
+        }
+        let _: PayPlugList<serde_json::Value> = read_json(response).await?;
+        Ok(ConnectionCheck {
+            live: !self.test_mode(),
+        })
     }
 }

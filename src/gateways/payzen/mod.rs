@@ -20,12 +20,12 @@ use self::transformers::{
     IpnProblem, PayZenBillingDetails, PayZenCallStatus, PayZenCancelOrRefund, PayZenChannelOptions,
     PayZenCreatePaymentOrder, PayZenCustomer, PayZenEnvelope, PayZenError, PayZenIpnForm,
     PayZenOrderRef, PayZenOrderTransactions, PayZenPayment, PayZenPaymentOrder,
-    PayZenPaymentOrderRef, PayZenStatus, PayZenTransaction, is_capture, is_refund,
+    PayZenPaymentOrderRef, PayZenSdkTest, PayZenStatus, PayZenTransaction, is_capture, is_refund,
 };
 use super::{
-    Capabilities, Capture, Checkout, CheckoutRequest, Gateway, GatewayError, GatewayReport,
-    IncomingNotification, NotificationError, RefundFact, RefundOutcome, RefundRequest,
-    RefundStatus,
+    Capabilities, Capture, Checkout, CheckoutRequest, ConnectionCheck, Gateway, GatewayError,
+    GatewayReport, IncomingNotification, NotificationError, RefundFact, RefundOutcome,
+    RefundRequest, RefundStatus,
 };
 use crate::config::Settings;
 use crate::domain::{Money, PaymentStatus};
@@ -371,6 +371,21 @@ impl Gateway for PayZenGateway {
             amount: Money::from_cents(credit.amount),
             status: RefundStatus::from(credit.status),
         })
+    }
+
+    /// `Charge/SDKTest`, Lyra's own test web service: it echoes a value, and needs the shop
+    /// id and password like any other. The envelope's `mode` tells test from production.
+    async fn check_connection(&self) -> Result<ConnectionCheck, GatewayError> {
+        let sent = PayZenSdkTest {
+            value: "obole".into(),
+        };
+        let (echo, live): (PayZenSdkTest, bool) = self.call("Charge/SDKTest", &sent).await?;
+        if echo.value != sent.value {
+            return Err(GatewayError::Unavailable(anyhow::anyhow!(
+                "PayZen's SDKTest answered another value"
+            )));
+        }
+        Ok(ConnectionCheck { live })
     }
 }
 

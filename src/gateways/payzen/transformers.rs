@@ -72,6 +72,12 @@ pub(super) struct PayZenOrderRef<'a> {
     pub order_id: &'a str,
 }
 
+/// `Charge/SDKTest`: PayZen answers the value it was sent, once the credentials are good.
+#[derive(Serialize, Deserialize, Debug)]
+pub(super) struct PayZenSdkTest {
+    pub value: String,
+}
+
 #[derive(Serialize, Debug)]
 #[serde(rename_all = "camelCase")]
 pub(super) struct PayZenCancelOrRefund<'a> {

@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use super::{
-    Capabilities, Checkout, CheckoutRequest, Gateway, GatewayError, GatewayReport,
+    Capabilities, Checkout, CheckoutRequest, ConnectionCheck, Gateway, GatewayError, GatewayReport,
     IncomingNotification, NotificationError, OffSessionOutcome, OffSessionRequest, RefundOutcome,
     RefundRequest,
 };
@@ -93,6 +93,20 @@ impl StancerGateway {
             .await
             .context("Stancer API unreachable")
             .map_err(GatewayError::Unavailable)
+    }
+
+    /// `GET /v1/checkout/?limit=1`: the payments list of Stancer's own libraries (v1, same
+    /// host and key), the cheapest call that needs the secret key.
+    async fn list_one_payment(&self) -> Result<serde_json::Value, GatewayError> {
+        read_json(
+            self.send(
+                self.http
+                    .get(format!("{}/v1/checkout/", self.api_base))
+                    .query(&[("limit", "1")]),
+            )
+            .await?,
+        )
+        .await
     }
 
     async fn get_intent(&self, id: &str) -> Result<reqwest::Response, GatewayError> {
@@ -381,6 +395,14 @@ impl Gateway for StancerGateway {
             refund_id: refund.id,
             amount: Money::from_cents(refund.amount),
             status: refund.status.into(),
+        })
+    }
+
+    /// The key's prefix tells the mode.
+    async fn check_connection(&self) -> Result<ConnectionCheck, GatewayError> {
+        self.list_one_payment().await?;
+        Ok(ConnectionCheck {
+            live: !self.test_mode(),
         })
     }
 

@@ -16,13 +16,13 @@ use serde::Deserialize;
 
 pub use self::transformers::{API_VERSION, SIGNATURE_HEADER, signature_header};
 use self::transformers::{
-    METADATA_OFF_SESSION, METADATA_PAYMENT_ID, StripeErrorBody, StripeEvent, StripeList,
-    StripePaymentIntent, StripePaymentMethod, StripeRefund, StripeSession,
+    METADATA_OFF_SESSION, METADATA_PAYMENT_ID, StripeBalance, StripeErrorBody, StripeEvent,
+    StripeList, StripePaymentIntent, StripePaymentMethod, StripeRefund, StripeSession,
 };
 use super::{
-    Capabilities, Capture, Checkout, CheckoutRequest, Gateway, GatewayError, GatewayReport,
-    IncomingNotification, NotificationError, OffSessionOutcome, OffSessionRequest, RefundFact,
-    RefundOutcome, RefundRequest, RefundStatus, SavedMethod,
+    Capabilities, Capture, Checkout, CheckoutRequest, ConnectionCheck, Gateway, GatewayError,
+    GatewayReport, IncomingNotification, NotificationError, OffSessionOutcome, OffSessionRequest,
+    RefundFact, RefundOutcome, RefundRequest, RefundStatus, SavedMethod,
 };
 use crate::config::Settings;
 use crate::domain::{Money, PaymentStatus};
@@ -617,6 +617,20 @@ impl Gateway for StripeGateway {
             .context("Stripe API unreachable")
             .map_err(GatewayError::Unavailable)?;
         read_json::<StripeSession>(response).await.map(|_| ())
+    }
+
+    /// `GET /v1/balance`: any key may read it, and it changes nothing.
+    async fn check_connection(&self) -> Result<ConnectionCheck, GatewayError> {
+        let response = self
+            .get("/v1/balance")
+            .send()
+            .await
+            .context("Stripe API unreachable")
+            .map_err(GatewayError::Unavailable)?;
+        let balance: StripeBalance = read_json(response).await?;
+        Ok(ConnectionCheck {
+            live: balance.livemode,
+        })
     }
 
     /// `POST /v1/payment_intents` confirmed off-session, keyed by obole's attempt: a retry gets

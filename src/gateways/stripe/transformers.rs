@@ -39,6 +39,12 @@ impl<T> StripeExpandable<T> {
     }
 }
 
+/// The account's balance: only its mode matters, to a connection test.
+#[derive(Deserialize, Debug)]
+pub(super) struct StripeBalance {
+    pub livemode: bool,
+}
+
 #[derive(Deserialize, Debug)]
 pub(super) struct StripeSession {
     pub id: String,

@@ -285,6 +285,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::get().to(api_list_refunds),
     )
     .route(
+        "/sandbox/mollie/v2/methods",
+        web::get().to(api_list_methods),
+    )
+    .route(
         "/sandbox/mollie/checkout/{id}",
         web::get().to(checkout::hosted),
     )
@@ -491,6 +495,48 @@ async fn api_create_refund(
         }
     });
     hal(StatusCode::CREATED, &answer)
+}
+
+/// `GET /v2/methods`: the payment methods the website profile has activated (the emulator's
+/// hosted page plays a card payment).
+async fn api_list_methods(emulator: web::Data<Emulator>, request: HttpRequest) -> HttpResponse {
+    if emulator.authenticate(&request).is_none() {
+        return unauthorized();
+    }
+    let base = &emulator.public_base;
+    hal(
+        StatusCode::OK,
+        &json!({
+            "count": 1,
+            "_embedded": { "methods": [{
+                "resource": "method",
+                "id": "creditcard",
+                "description": "Carte bancaire",
+                "minimumAmount": { "value": "0.01", "currency": "EUR" },
+                "maximumAmount": null,
+                "image": {
+                    "size1x": format!("{base}/sandbox/mollie/creditcard.png"),
+                    "size2x": format!("{base}/sandbox/mollie/creditcard%402x.png"),
+                    "svg": format!("{base}/sandbox/mollie/creditcard.svg"),
+                },
+                "status": "activated",
+                "_links": { "self": {
+                    "href": format!("{base}/sandbox/mollie/v2/methods/creditcard"),
+                    "type": "application/hal+json",
+                } },
+            }] },
+            "_links": {
+                "self": {
+                    "href": format!("{base}/sandbox/mollie/v2/methods"),
+                    "type": "application/hal+json",
+                },
+                "documentation": {
+                    "href": "https://docs.mollie.com/reference/list-methods",
+                    "type": "text/html",
+                },
+            },
+        }),
+    )
 }
 
 async fn api_list_refunds(

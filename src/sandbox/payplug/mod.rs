@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use self::hosted::{control, hosted, hosted_action};
@@ -179,6 +180,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::post().to(api_create_payment),
     )
     .route(
+        "/sandbox/payplug/v1/payments",
+        web::get().to(api_list_payments),
+    )
+    .route(
         "/sandbox/payplug/v1/payments/{id}",
         web::get().to(api_get_payment),
     )
@@ -258,6 +263,59 @@ async fn api_create_payment(
         payments.insert(payment.id.clone(), payment);
     }
     HttpResponse::Created().json(answer)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    #[serde(default)]
+    page: usize,
+    #[serde(default = "default_per_page")]
+    per_page: usize,
+}
+
+fn default_per_page() -> usize {
+    10
+}
+
+/// `GET /v1/payments?page=&per_page=`: the newest payments first, a page at a time.
+async fn api_list_payments(
+    emulator: web::Data<Emulator>,
+    request: HttpRequest,
+    query: Result<web::Query<ListQuery>, actix_web::Error>,
+) -> HttpResponse {
+    if let Some(refusal) = check_call(&request, false) {
+        return refusal;
+    }
+    let Ok(query) = query else {
+        return api_error(
+            StatusCode::BAD_REQUEST,
+            "Only page and per_page (numbers) may be given.",
+            None,
+        );
+    };
+    if !(1..=100).contains(&query.per_page) {
+        return api_error(StatusCode::BAD_REQUEST, "per_page must be 1 to 100.", None);
+    }
+    let mut payments: Vec<EmulatedPayment> = match emulator.payments.lock() {
+        Ok(payments) => payments.values().cloned().collect(),
+        Err(_) => return api_error(StatusCode::INTERNAL_SERVER_ERROR, "lock", None),
+    };
+    payments.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
+    let start = query.page.saturating_mul(query.per_page);
+    let data: Vec<Value> = payments
+        .iter()
+        .skip(start)
+        .take(query.per_page)
+        .map(|p| p.to_json(&emulator.public_base))
+        .collect();
+    HttpResponse::Ok().json(json!({
+        "object": "list",
+        "page": query.page,
+        "per_page": query.per_page,
+        "has_more": payments.len() > start + data.len(),
+        "data": data,
+    }))
 }
 
 async fn api_get_payment(

@@ -147,12 +147,20 @@ async fn web_service(
         "Order/Get" => get_order(&emulator, &input),
         "Transaction/Get" => get_transaction(&emulator, &input),
         "Transaction/CancelOrRefund" => cancel_or_refund(&emulator, &input),
+        "Charge/SDKTest" => sdk_test(&input),
         _ => return HttpResponse::NotFound().finish(),
     };
     match answer {
         Ok(answer) => HttpResponse::Ok().json(envelope(&service, "SUCCESS", answer)),
         Err(refusal) => refuse(&service, refusal),
     }
+}
+
+/// Lyra's test web service: the value sent comes back, once authenticated.
+fn sdk_test(input: &Map<String, Value>) -> Result<Value, Refusal> {
+    only_fields(input, &["value"])?;
+    let value = text(input, "value")?.unwrap_or("");
+    Ok(json!({ "value": value, "_type": "V4/Charge/SDKTest" }))
 }
 
 fn only_fields(input: &Map<String, Value>, allowed: &[&str]) -> Result<(), Refusal> {

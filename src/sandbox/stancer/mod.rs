@@ -255,6 +255,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::get().to(api_get_payment),
     )
     .route(
+        "/sandbox/stancer/v1/checkout/",
+        web::get().to(api_list_payments),
+    )
+    .route(
         "/sandbox/stancer/v2/refunds/",
         web::post().to(api_create_refund),
     )
@@ -342,6 +346,56 @@ async fn api_get_intent(
                 .ok_or_else(|| Refusal::not_found(&id))
         })?;
         Ok((StatusCode::OK, emulator.intent_json(&intent)))
+    }))
+}
+
+/// `GET /v1/checkout/?limit=&start=`: the payments list of Stancer's own libraries, newest
+/// first.
+async fn api_list_payments(emulator: web::Data<Emulator>, request: HttpRequest) -> HttpResponse {
+    let query: HashMap<String, String> = match serde_urlencoded::from_str(request.query_string()) {
+        Ok(query) => query,
+        Err(_) => return Refusal::invalid("Unreadable query string").response(),
+    };
+    let number = |name: &str, default: usize| match query.get(name) {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<usize>()
+            .map_err(|_| Refusal::field(name, "must be a number")),
+    };
+    answer(emulator.authenticate(&request).and_then(|()| {
+        if let Some(other) = query
+            .keys()
+            .find(|k| !matches!(k.as_str(), "limit" | "start"))
+        {
+            return Err(Refusal::field(other, "unknown parameter"));
+        }
+        let limit = number("limit", 10)?;
+        let start = number("start", 0)?;
+        if !(1..=100).contains(&limit) {
+            return Err(Refusal::field("limit", "must be between 1 and 100"));
+        }
+        emulator.with_state(|s| {
+            let mut payments: Vec<&EmulatedPayment> = s.payments.values().collect();
+            payments.sort_by(|a, b| b.created.cmp(&a.created).then(b.id.cmp(&a.id)));
+            let page: Vec<Value> = payments
+                .iter()
+                .skip(start)
+                .take(limit)
+                .map(|p| payment_json(p))
+                .collect();
+            Ok((
+                StatusCode::OK,
+                json!({
+                    "payments": page,
+                    "range": {
+                        "start": start,
+                        "end": start + page.len(),
+                        "limit": limit,
+                        "has_more": payments.len() > start + page.len(),
+                    },
+                }),
+            ))
+        })
     }))
 }
 

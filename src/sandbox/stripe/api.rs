@@ -62,7 +62,8 @@ pub(super) fn routes(cfg: &mut web::ServiceConfig) {
     .route(
         "/sandbox/stripe/v1/customers/{id}",
         web::get().to(retrieve::<6>),
-    );
+    )
+    .route("/sandbox/stripe/v1/balance", web::get().to(balance));
 }
 
 pub(super) fn error(
@@ -405,6 +406,35 @@ async fn list_sessions(emulator: web::Data<Emulator>, request: HttpRequest) -> H
             .as_ref()
             .is_none_or(|i| o["payment_intent"] == *i.as_str())
     })
+}
+
+/// `GET /v1/balance`: the account's balance, the money of its charges not yet paid out (the
+/// emulator never pays out). A cheap authenticated call, as a connection test makes.
+async fn balance(emulator: web::Data<Emulator>, request: HttpRequest) -> HttpResponse {
+    if let Err(refused) = gate(&request) {
+        return failure(refused);
+    }
+    if let Err(e) = query(&request, &[]) {
+        return invalid(e);
+    }
+    let pending: i64 = emulator
+        .state
+        .lock()
+        .map(|state| {
+            state
+                .objects
+                .values()
+                .filter(|o| o["object"] == "balance_transaction")
+                .filter_map(|o| o["net"].as_i64())
+                .sum()
+        })
+        .unwrap_or(0);
+    HttpResponse::Ok().json(json!({
+        "object": "balance",
+        "available": [{ "amount": 0, "currency": "eur", "source_types": { "card": 0 } }],
+        "pending": [{ "amount": pending, "currency": "eur", "source_types": { "card": pending } }],
+        "livemode": false,
+    }))
 }
 
 async fn list_refunds(emulator: web::Data<Emulator>, request: HttpRequest) -> HttpResponse {

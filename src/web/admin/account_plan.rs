@@ -56,6 +56,7 @@ struct AccountPlanView {
 fn gateway_accounts(state: &AppState, receipts: &ReceiptAccounts) -> Vec<GatewayAccount> {
     let mut gateways: Vec<GatewayAccount> = state
         .gateways
+        .current()
         .all()
         .iter()
         .map(|g| GatewayAccount {

@@ -42,6 +42,7 @@ pub struct Choice {
 pub async fn gateway_names(state: &AppState) -> Result<BTreeMap<String, String>, AppError> {
     let mut names: BTreeMap<String, String> = state
         .gateways
+        .current()
         .all()
         .iter()
         .map(|g| (g.id().to_string(), g.display_name().to_string()))

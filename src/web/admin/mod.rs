@@ -14,6 +14,7 @@ pub mod charges;
 mod collections_chart;
 pub mod directory;
 pub mod exports;
+pub mod gateway_settings;
 mod gateways;
 mod member_form;
 mod member_import;

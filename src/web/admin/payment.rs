@@ -41,7 +41,8 @@ async fn payment_detail_view(
     let member = accounts::find_any(&state.pool, &payment.member_id)
         .await?
         .map_or_else(String::new, |u| format!("{} ({})", u.full_name(), u.email));
-    let gateway = state.gateways.get(&payment.gateway);
+    let gateways = state.gateways.current();
+    let gateway = gateways.get(&payment.gateway);
     let refunds = payments::list_refunds(&state.pool, &payment.id).await?;
     let in_flight: Money = refunds
         .iter()
@@ -99,6 +100,7 @@ pub async fn refund(
         .ok_or(AppError::NotFound)?;
     let gateway = state
         .gateways
+        .current()
         .get(&payment.gateway)
         .cloned()
         .ok_or_else(|| AppError::BadRequest("Ce prestataire n'est plus activé.".into()))?;
@@ -191,6 +193,7 @@ pub async fn cancel(
         .ok_or(AppError::NotFound)?;
     let gateway = state
         .gateways
+        .current()
         .get(&payment.gateway)
         .cloned()
         .ok_or_else(|| AppError::BadRequest("Ce prestataire n'est plus activé.".into()))?;

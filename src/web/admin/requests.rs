@@ -34,11 +34,18 @@ fn gateway_options(state: &AppState, selected: &str) -> Vec<GatewayOption> {
         label: "Au choix du membre",
         selected: selected.is_empty(),
     })
-    .chain(state.gateways.all().iter().map(|g| GatewayOption {
-        value: g.id(),
-        label: g.display_name(),
-        selected: g.id() == selected,
-    }))
+    .chain(
+        state
+            .gateways
+            .current()
+            .all()
+            .iter()
+            .map(|g| GatewayOption {
+                value: g.id(),
+                label: g.display_name(),
+                selected: g.id() == selected,
+            }),
+    )
     .collect()
 }
 
@@ -47,6 +54,7 @@ fn gateway_label(state: &AppState, gateway: Option<&str>) -> String {
         None => "Au choix du membre".into(),
         Some(id) => state
             .gateways
+            .current()
             .get(id)
             .map_or_else(|| id.to_string(), |g| g.display_name().to_string()),
     }
@@ -89,8 +97,8 @@ fn validate(state: &AppState, form: &RequestForm) -> Result<ValidRequest, String
     let (gateway, gateway_label) = match form.gateway.trim() {
         "" => (None, None),
         id => {
-            let g = state
-                .gateways
+            let registry = state.gateways.current();
+            let g = registry
                 .get(id)
                 .ok_or("Choisissez l'un des moyens de paiement proposés, ou le choix du membre.")?;
             (Some(g.id()), Some(g.display_name()))

@@ -26,8 +26,9 @@ pub struct ChargeFormView {
 
 impl ChargeFormView {
     pub fn new(state: &AppState, card: Option<&SavedCard>, owed: Money) -> ChargeFormView {
+        let registry = state.gateways.current();
         let gateway = card
-            .and_then(|c| state.gateways.get(&c.gateway))
+            .and_then(|c| registry.get(&c.gateway))
             .filter(|g| g.capabilities().saved_cards);
         ChargeFormView {
             gateway: gateway.map_or_else(String::new, |g| g.display_name().to_string()),
@@ -79,7 +80,7 @@ pub async fn charge(
     let Some(card) = saved_cards::active_for_member(&state.pool, &member.id).await? else {
         return refuse("Ce membre n'a pas de carte enregistrée.".into()).await;
     };
-    let Some(gateway) = state.gateways.get(&card.gateway).cloned() else {
+    let Some(gateway) = state.gateways.current().get(&card.gateway).cloned() else {
         return refuse("Le prestataire de cette carte n'est plus activé.".into()).await;
     };
     let amount = match Money::parse_input(&form.amount) {

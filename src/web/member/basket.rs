@@ -8,7 +8,7 @@ use serde::Deserialize;
 use crate::account_plan::{self, Category};
 use crate::basket::{self, Basket};
 use crate::domain::{Money, PaymentStatus, french_date};
-use crate::gateways::{CheckoutRequest, GatewayError, SaveCard};
+use crate::gateways::{CheckoutRequest, GatewayError, Registry, SaveCard};
 use crate::payments::{self, Payment};
 use crate::saved_cards::{self, SavedCard};
 use crate::web::{AppError, AppState, CurrentUser, Layout, SessionExt, render, see_other};
@@ -89,12 +89,11 @@ struct FormState {
     save_card: bool,
 }
 
-/// The numbers of monthly terms offered, when any enabled gateway supports installments.
-fn term_choices(state: &AppState) -> Vec<u8> {
+/// The numbers of monthly terms offered, when any gateway offered supports installments.
+fn term_choices(state: &AppState, gateways: &Registry) -> Vec<u8> {
     let max = state.settings.installments_max_terms.min(4);
-    let any = state
-        .gateways
-        .all()
+    let any = gateways
+        .offered()
         .iter()
         .any(|g| g.capabilities().installments);
     if any && max >= 2 {
@@ -106,6 +105,7 @@ fn term_choices(state: &AppState) -> Vec<u8> {
 
 fn build_view(
     state: &AppState,
+    gateways: &Registry,
     current: &CurrentUser,
     basket: &Basket,
     categories: &[Category],
@@ -135,8 +135,7 @@ fn build_view(
         .map(|p| PaymentView {
             id: p.id.clone(),
             date: french_date(p.paid_at.as_deref().unwrap_or(&p.created_at)),
-            gateway: state
-                .gateways
+            gateway: gateways
                 .get(&p.gateway)
                 .map_or_else(|| p.gateway.clone(), |g| g.display_name().to_string()),
             amount: p.paid_amount.unwrap_or(p.amount).to_string(),
@@ -153,20 +152,19 @@ fn build_view(
     } else {
         (lang.t("basket.credit"), "credit")
     };
-    let selected = form.gateway.unwrap_or_default();
-    let gateways = state
-        .gateways
-        .all()
+    // What the member chose, or else the default gateway the association set.
+    let selected = form
+        .gateway
+        .filter(|g| !g.is_empty())
+        .or_else(|| gateways.default_id().map(str::to_string))
+        .unwrap_or_default();
+    let choices = gateways
+        .offered()
         .iter()
-        .enumerate()
-        .map(|(i, g)| GatewayChoice {
+        .map(|g| GatewayChoice {
             id: g.id(),
             name: g.display_name(),
-            checked: if selected.is_empty() {
-                i == 0
-            } else {
-                g.id() == selected
-            },
+            checked: g.id() == selected,
             installments: g.capabilities().installments,
             saved_cards: g.capabilities().saved_cards,
         })
@@ -187,19 +185,17 @@ fn build_view(
                 String::new()
             }
         }),
-        save_card_gateways: state
-            .gateways
-            .all()
+        save_card_gateways: gateways
+            .offered()
             .iter()
             .filter(|g| g.capabilities().saved_cards)
             .map(|g| g.display_name())
             .collect(),
-        gateways,
-        terms: term_choices(state),
+        gateways: choices,
+        terms: term_choices(state, gateways),
         form_error: form.error,
         saved_card: saved_card.map(|card| SavedCardView {
-            gateway: state
-                .gateways
+            gateway: gateways
                 .get(&card.gateway)
                 .map_or_else(|| card.gateway.clone(), |g| g.display_name().to_string()),
             label: card.display(),
@@ -222,6 +218,7 @@ async fn render_basket(
     let saved_card = saved_cards::active_for_member(&state.pool, &current.user.id).await?;
     let view = build_view(
         state,
+        &state.gateways.current(),
         current,
         &basket,
         &categories,
@@ -292,7 +289,9 @@ pub async fn pay(
     };
     let invalid = StatusCode::UNPROCESSABLE_ENTITY;
 
-    let Some(gateway) = state.gateways.get(&form.gateway).cloned() else {
+    let gateways = state.gateways.current();
+    // Only a gateway offered now: one kept for past payments takes no new ones.
+    let Some(gateway) = gateways.get_offered(&form.gateway).cloned() else {
         let form = refuse("Choisissez l'un des moyens de paiement proposés.".into());
         return render_basket(&state, &current, invalid, form).await;
     };
@@ -305,7 +304,10 @@ pub async fn pay(
     let terms = match form.terms.as_deref().map(str::trim).unwrap_or("1") {
         "" | "1" => None,
         other => match other.parse::<u8>() {
-            Ok(n) if term_choices(&state).contains(&n) && gateway.capabilities().installments => {
+            Ok(n)
+                if term_choices(&state, &gateways).contains(&n)
+                    && gateway.capabilities().installments =>
+            {
                 Some(n)
             }
             _ => {

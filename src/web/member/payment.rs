@@ -55,6 +55,7 @@ pub async fn show(
     let mut payment = payments::find_for_member(&state.pool, &id, &current.user.id)
         .await?
         .ok_or(AppError::NotFound)?;
+    let gateways = state.gateways.current();
     // While waiting, ask the gateway now and then (the page refreshes every 2 seconds): a lost
     // or late notification does not leave the member waiting for the sweep.
     let quiet_since = db::format_timestamp(
@@ -66,7 +67,7 @@ pub async fn show(
     let just_back = hint.retour.as_deref() == Some("ok");
     if payment.status.is_open()
         && (just_back || payment.updated_at <= quiet_since)
-        && let Some(gateway) = state.gateways.get(&payment.gateway)
+        && let Some(gateway) = gateways.get(&payment.gateway)
         && payments::refresh_from_gateway(
             &state.pool,
             &state.settings.accounts,
@@ -127,8 +128,7 @@ pub async fn show(
         headline,
         detail,
         amount: amount.to_string(),
-        gateway: state
-            .gateways
+        gateway: gateways
             .get(&payment.gateway)
             .map_or_else(|| payment.gateway.clone(), |g| g.display_name().to_string()),
         status: payment.status.label_fr(),

@@ -150,7 +150,7 @@ async fn stage(
         );
         pending = true;
         if (arrival == Arrival::Back || payment.updated_at <= quiet_since)
-            && let Some(gateway) = state.gateways.get(&payment.gateway)
+            && let Some(gateway) = state.gateways.current().get(&payment.gateway)
             && payments::refresh_from_gateway(
                 &state.pool,
                 &state.settings.accounts,
@@ -204,6 +204,7 @@ async fn stage(
 fn gateway_choices(state: &AppState, selected: &str) -> Vec<GatewayChoice> {
     state
         .gateways
+        .current()
         .all()
         .iter()
         .enumerate()
@@ -220,14 +221,14 @@ fn gateway_choices(state: &AppState, selected: &str) -> Vec<GatewayChoice> {
 }
 
 /// The gateway the manager chose, if it is still offered.
-fn fixed_gateway<'a>(
-    state: &'a AppState,
+fn fixed_gateway(
+    state: &AppState,
     request: &PaymentRequest,
-) -> Option<&'a std::sync::Arc<dyn Gateway>> {
+) -> Option<std::sync::Arc<dyn Gateway>> {
     request
         .gateway
         .as_deref()
-        .and_then(|id| state.gateways.get(id))
+        .and_then(|id| state.gateways.current().get(id).cloned())
 }
 
 struct Notice {
@@ -476,7 +477,7 @@ pub async fn pay(
     };
     let gateway = match fixed_gateway(&state, &request) {
         Some(gateway) => gateway.clone(),
-        None => match state.gateways.get(&form.gateway) {
+        None => match state.gateways.current().get(&form.gateway) {
             Some(gateway) => gateway.clone(),
             None => {
                 let message = "Choisissez l'un des moyens de paiement proposés.".to_string();

@@ -25,7 +25,7 @@ pub async fn forget(
         .await?
         .ok_or(AppError::NotFound)?;
     // Best effort: obole no longer charges it whatever the gateway says.
-    let forgotten_there = match state.gateways.get(&card.gateway) {
+    let forgotten_there = match state.gateways.current().get(&card.gateway) {
         Some(gateway) => match gateway.forget_saved_card(&card.method()).await {
             Ok(()) => Some(gateway.display_name()),
             Err(error) => {
