@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use crate::db::{self, Pool};
 
-/// Writes one entry, on the pool or inside the transaction of the change it tells of.
+/// Writes one record, on the pool or inside the transaction of the change it describes.
 pub async fn record<'e, E>(
     executor: E,
     actor_id: &str,

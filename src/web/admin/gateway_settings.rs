@@ -115,7 +115,7 @@ pub async fn save(
                 message.push_str(&format!(" Identifiants modifiés : {}.", labels.join(", ")));
             }
             match setup.reload(&state.pool, &state.gateways).await {
-                Ok(()) if state.gateways.current().offered().is_empty() => message.push_str(
+                Ok(()) if state.gateways.current().all().is_empty() => message.push_str(
                     " Attention : plus aucun moyen de paiement n'est proposé aux membres.",
                 ),
                 Ok(()) => {}
