@@ -347,16 +347,12 @@ impl Registry {
 
     /// A gateway members may pay with now.
     pub fn get_offered(&self, id: &str) -> Option<&Arc<dyn Gateway>> {
-        self.offered().iter().find(|g| g.id() == id)
+        self.all().iter().find(|g| g.id() == id)
     }
 
-    /// Every gateway of this portal, offered ones first.
+    /// The gateways offered to members, in the order they see them. Those kept only for the
+    /// payments already made are not listed: `get` finds them.
     pub fn all(&self) -> &[Arc<dyn Gateway>] {
-        &self.gateways
-    }
-
-    /// The gateways members may pay with, in the order they see them.
-    pub fn offered(&self) -> &[Arc<dyn Gateway>] {
         &self.gateways[..self.offered]
     }
 

@@ -36,12 +36,9 @@ fn select<'a>(html: &'a scraper::Html, selector: &str) -> Vec<scraper::ElementRe
     html.select(&selector).collect()
 }
 
-/// The flash message of a page, if any.
-fn flash(page: &Page) -> Option<String> {
-    let html = scraper::Html::parse_document(&page.body);
-    select(&html, ".flash")
-        .first()
-        .map(|e| e.text().collect::<String>().trim().to_string())
+/// What the page says about the last save or connection test, in the gateway's section.
+fn notice(page: &Page, gateway: &str) -> Option<String> {
+    page.text_of(&format!("{gateway}-notice"))
 }
 
 /// What the gateway's settings form would send as it is shown: hidden and text fields, and
@@ -96,7 +93,7 @@ async fn test_connection(browser: &Browser, gateway: &str) -> String {
         )
         .await;
     assert_eq!(answer.status, 303, "{}", answer.body);
-    flash(&browser.get("/admin/gateways").await).expect("a flash message")
+    notice(&browser.get("/admin/gateways").await, gateway).expect("a notice")
 }
 
 /// The gateways the member's pay form offers, in order, and the one pre-selected.
@@ -186,7 +183,7 @@ async fn saved_stripe_credentials_are_sealed_shown_by_their_last_four_and_used_f
     assert_eq!(saved.status, 303, "{}", saved.body);
     let page = admin.get("/admin/gateways").await;
     assert_eq!(
-        flash(&page).as_deref(),
+        notice(&page, "stripe").as_deref(),
         Some("Réglages de Stripe enregistrés. Identifiants modifiés : Clé secrète.")
     );
     // Shown by its last four characters only, never in full, never as a field's value.
@@ -236,9 +233,11 @@ async fn saved_stripe_credentials_are_sealed_shown_by_their_last_four_and_used_f
     assert_eq!(sealed_stripe_credentials(&app).await, Some(sealed));
     let page = admin.get("/admin/gateways").await;
     assert_eq!(
-        flash(&page).as_deref(),
+        notice(&page, "stripe").as_deref(),
         Some("Réglages de Stripe enregistrés.")
     );
+    // Said once: the next visit shows it no more.
+    assert_eq!(notice(&admin.get("/admin/gateways").await, "stripe"), None);
     assert!(
         page.text_of("stripe-secret_key-status")
             .unwrap()
@@ -667,7 +666,7 @@ async fn bad_input_is_refused_with_a_message_and_saves_nothing() {
     let conflict = admin.post_form("/admin/gateways/stripe", &form).await;
     assert_eq!(conflict.status, 303);
     assert!(
-        flash(&admin.get("/admin/gateways").await)
+        notice(&admin.get("/admin/gateways").await, "stripe")
             .unwrap()
             .contains("modifiés entre-temps")
     );

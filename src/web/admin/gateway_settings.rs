@@ -8,7 +8,7 @@ use actix_web::{HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::gateways::{Refused, page};
+use super::gateways::{Refused, page, set_notice};
 use crate::gateway_settings::{self, Change, SaveError};
 use crate::gateways::GatewayError;
 use crate::web::session::AdminUser;
@@ -115,7 +115,7 @@ pub async fn save(
                 message.push_str(&format!(" Identifiants modifiés : {}.", labels.join(", ")));
             }
             match setup.reload(&state.pool, &state.gateways).await {
-                Ok(()) if state.gateways.current().offered().is_empty() => message.push_str(
+                Ok(()) if state.gateways.current().all().is_empty() => message.push_str(
                     " Attention : plus aucun moyen de paiement n'est proposé aux membres.",
                 ),
                 Ok(()) => {}
@@ -124,14 +124,16 @@ pub async fn save(
                     message.push_str(" Ils s'appliqueront dans un instant.");
                 }
             }
-            current.session.set_flash("info", &message);
+            set_notice(&current.session, gateway, "info", &message);
             Ok(see_other(&back))
         }
         Err(SaveError::Invalid(message)) => {
             page(&state, &current, unprocessable, Some(refuse(message))).await
         }
         Err(SaveError::Conflict) => {
-            current.session.set_flash(
+            set_notice(
+                &current.session,
+                gateway,
                 "error",
                 &format!(
                     "Les réglages de {name} ont été modifiés entre-temps (par quelqu'un d'autre ou \
@@ -165,7 +167,9 @@ pub async fn test_connection(
     let name = connector.display_name();
     let back = format!("/admin/gateways#gateway-{gateway}");
     if snapshot.get(gateway).and_then(|g| g.lock()).is_some() {
-        current.session.set_flash(
+        set_notice(
+            &current.session,
+            gateway,
             "error",
             &format!(
                 "Connexion non testée : les identifiants enregistrés pour {name} ne peuvent pas \
@@ -205,6 +209,6 @@ pub async fn test_connection(
             format!("{name} ne permet pas de tester la connexion."),
         ),
     };
-    current.session.set_flash(level, &message);
+    set_notice(&current.session, gateway, level, &message);
     Ok(see_other(&back))
 }

@@ -3,15 +3,40 @@
 
 use std::collections::HashMap;
 
+use actix_session::Session;
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use secrecy::ExposeSecret;
+use serde::{Deserialize, Serialize};
 
 use crate::domain::Role;
 use crate::gateway_settings::{self, GatewayState, Lock, OpenError, Saved, Snapshot};
 use crate::gateways::Capabilities;
 use crate::web::{AppError, AppState, CurrentUser, Layout, ManagerUser, render};
+
+const NOTICE_KEY: &str = "gateway_notice";
+
+/// What became of an admin's save or connection test, shown in that gateway's own section
+/// (the page comes back scrolled to it, where a flash at the top would go unseen).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Notice {
+    pub gateway: String,
+    /// `info` or `error`, as flash messages.
+    pub level: String,
+    pub message: String,
+}
+
+pub fn set_notice(session: &Session, gateway: &str, level: &str, message: &str) {
+    let _ = session.insert(
+        NOTICE_KEY,
+        Notice {
+            gateway: gateway.into(),
+            level: level.into(),
+            message: message.into(),
+        },
+    );
+}
 
 pub struct FieldView {
     pub name: &'static str,
@@ -46,6 +71,7 @@ pub struct GatewaySection {
     /// Saved credentials that cannot be opened, and what to do.
     pub lock: Option<String>,
     pub error: Option<String>,
+    pub notice: Option<Notice>,
     pub revision: i64,
     pub updated: Option<String>,
 }
@@ -90,6 +116,10 @@ pub async fn page(
     let setup = &state.gateway_setup;
     let snapshot = setup.snapshot(&state.pool).await?;
     let registry = state.gateways.current();
+    let notice = current
+        .session
+        .remove_as::<Notice>(NOTICE_KEY)
+        .and_then(Result::ok);
     let mut sections = Vec::new();
     for (index, gateway) in snapshot.gateways.iter().enumerate() {
         let connector = setup.connector(&snapshot.settings, gateway.id)?;
@@ -114,6 +144,7 @@ pub async fn page(
                 .is_some_and(|s| s.key_fingerprint().is_some()),
             lock: gateway.lock().map(|lock| lock_message(gateway, lock)),
             error: None,
+            notice: notice.clone().filter(|n| n.gateway == gateway.id),
             revision: gateway.revision(),
             updated: gateway.stored.as_ref().map(|s| {
                 format!(

@@ -92,10 +92,7 @@ struct FormState {
 /// The numbers of monthly terms offered, when any gateway offered supports installments.
 fn term_choices(state: &AppState, gateways: &Registry) -> Vec<u8> {
     let max = state.settings.installments_max_terms.min(4);
-    let any = gateways
-        .offered()
-        .iter()
-        .any(|g| g.capabilities().installments);
+    let any = gateways.all().iter().any(|g| g.capabilities().installments);
     if any && max >= 2 {
         (1..=max).collect()
     } else {
@@ -159,7 +156,7 @@ fn build_view(
         .or_else(|| gateways.default_id().map(str::to_string))
         .unwrap_or_default();
     let choices = gateways
-        .offered()
+        .all()
         .iter()
         .map(|g| GatewayChoice {
             id: g.id(),
