@@ -153,7 +153,6 @@ impl FromRequest for ManagerUser {
 }
 
 /// A logged-in admin (manages users' roles and gateway settings); others get a 403.
-#[allow(dead_code)]
 pub struct AdminUser(pub CurrentUser);
 
 impl FromRequest for AdminUser {

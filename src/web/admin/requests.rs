@@ -99,7 +99,7 @@ fn validate(state: &AppState, form: &RequestForm) -> Result<ValidRequest, String
         id => {
             let registry = state.gateways.current();
             let g = registry
-                .get(id)
+                .get_offered(id)
                 .ok_or("Choisissez l'un des moyens de paiement proposés, ou le choix du membre.")?;
             (Some(g.id()), Some(g.display_name()))
         }

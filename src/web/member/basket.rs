@@ -183,7 +183,7 @@ fn build_view(
             }
         }),
         save_card_gateways: gateways
-            .offered()
+            .all()
             .iter()
             .filter(|g| g.capabilities().saved_cards)
             .map(|g| g.display_name())

@@ -228,7 +228,7 @@ fn fixed_gateway(
     request
         .gateway
         .as_deref()
-        .and_then(|id| state.gateways.current().get(id).cloned())
+        .and_then(|id| state.gateways.current().get_offered(id).cloned())
 }
 
 struct Notice {
@@ -477,7 +477,7 @@ pub async fn pay(
     };
     let gateway = match fixed_gateway(&state, &request) {
         Some(gateway) => gateway.clone(),
-        None => match state.gateways.current().get(&form.gateway) {
+        None => match state.gateways.current().get_offered(&form.gateway) {
             Some(gateway) => gateway.clone(),
             None => {
                 let message = "Choisissez l'un des moyens de paiement proposés.".to_string();
