@@ -102,7 +102,6 @@ fn term_choices(state: &AppState, gateways: &Registry) -> Vec<u8> {
 
 fn build_view(
     state: &AppState,
-    gateways: &Registry,
     current: &CurrentUser,
     basket: &Basket,
     categories: &[Category],
@@ -110,6 +109,8 @@ fn build_view(
     saved_card: Option<SavedCard>,
     form: FormState,
 ) -> BasketView {
+    let registry = state.gateways.current();
+    let gateways: &Registry = &registry;
     let groups = basket
         .charges_by_category(categories)
         .into_iter()
@@ -215,7 +216,6 @@ async fn render_basket(
     let saved_card = saved_cards::active_for_member(&state.pool, &current.user.id).await?;
     let view = build_view(
         state,
-        &state.gateways.current(),
         current,
         &basket,
         &categories,
