@@ -751,7 +751,12 @@ pub async fn request_refund(
         ));
     }
     let in_flight: i64 = sqlx::query_scalar(
-        "SELECT CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) FROM refunds          WHERE payment_id = $1 AND status IN ('requested', 'pending')",
+        // A refund the gateway confirmed while its request was being recorded is already in
+        // `refunded_cents` (posted), even if its row still says pending: count it once.
+        "SELECT CAST(COALESCE(SUM(r.amount_cents), 0) AS BIGINT) FROM refunds r \
+         WHERE r.payment_id = $1 AND r.status IN ('requested', 'pending') \
+         AND NOT EXISTS (SELECT 1 FROM journal_entries j \
+                         WHERE j.posting_key = 'refund:' || r.payment_id || ':' || r.gateway_refund_id)",
     )
     .bind(&payment.id)
     .fetch_one(pool)

@@ -128,6 +128,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             "/admin/members/{id}/saved-card/charge",
             web::post().to(admin::saved_card::charge),
         )
+        .route("/admin/payments", web::get().to(admin::payments_list::list))
         .route("/admin/payments/{id}", web::get().to(admin::payment_detail))
         .route("/admin/payments/{id}/refund", web::post().to(admin::refund))
         .route("/admin/payments/{id}/cancel", web::post().to(admin::cancel))

@@ -19,6 +19,7 @@ mod mollie;
 mod notifications;
 mod password;
 mod pay;
+mod payments_list;
 mod paypal;
 mod payplug;
 mod payzen;

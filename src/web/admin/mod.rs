@@ -20,6 +20,7 @@ mod member_form;
 mod member_import;
 pub mod members;
 mod payment;
+pub mod payments_list;
 pub mod requests;
 pub mod saved_card;
 

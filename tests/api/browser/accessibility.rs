@@ -33,6 +33,7 @@ fn manager_pages(app_member: &str, payment: &str) -> Vec<String> {
         format!("/admin/members/{app_member}"),
         format!("/admin/members/{app_member}/edit"),
         format!("/admin/members/{app_member}/request"),
+        "/admin/payments".into(),
         "/admin/requests".into(),
         "/admin/charges".into(),
         format!("/admin/payments/{payment}"),

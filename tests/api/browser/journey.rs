@@ -40,7 +40,7 @@ async fn a_member_logs_in_edits_the_amount_pays_in_the_sandbox_and_sees_the_paym
     );
     b.shot("basket-after").await;
     let paid: i64 = sqlx::query_scalar(
-        "SELECT COALESCE(SUM(amount_cents), 0) FROM basket_lines WHERE kind = 'payment'",
+        "SELECT CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) FROM basket_lines WHERE kind = 'payment'",
     )
     .fetch_one(&app.pool)
     .await

@@ -78,7 +78,7 @@ async fn a_manager_adds_charges_refunds_and_exports_the_fec() {
     let mut refunded = 0;
     for _ in 0..100 {
         refunded = sqlx::query_scalar::<_, i64>(
-            "SELECT COALESCE(SUM(amount_cents), 0) FROM basket_lines WHERE kind = 'refund'",
+            "SELECT CAST(COALESCE(SUM(amount_cents), 0) AS BIGINT) FROM basket_lines WHERE kind = 'refund'",
         )
         .fetch_one(&app.pool)
         .await
