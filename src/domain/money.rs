@@ -255,7 +255,8 @@ mod tests {
 
             #[test]
             fn letters_are_never_an_amount(prefix in "[0-9]{0,4}", letter in "[a-zA-DF-Z_!?#]", suffix in "[0-9]{0,4}") {
-                prop_assert!(Money::parse_input(&format!("{prefix}{letter}{suffix}")).is_err());
+                let typed = format!("{prefix}{letter}{suffix}");
+                prop_assert!(Money::parse_input(&typed).is_err(), "{} was taken as an amount", typed);
             }
 
             #[test]

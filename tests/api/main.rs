@@ -17,6 +17,7 @@ mod pay;
 mod paypal;
 mod payplug;
 mod payzen;
+mod properties;
 mod scale_out;
 mod stancer;
 mod stripe;
