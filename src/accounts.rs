@@ -129,7 +129,10 @@ pub fn default_hashing_limit() -> usize {
 
 /// argon2id, on the blocking pool so that the async workers keep serving.
 pub async fn hash_password(password: SecretString) -> anyhow::Result<String> {
-    let _turn = hashing().acquire().await.context("password hashing closed")?;
+    let _turn = hashing()
+        .acquire()
+        .await
+        .context("password hashing closed")?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -221,7 +224,10 @@ pub async fn authenticate(
         ),
         None => (None, String::new()),
     };
-    let turn = hashing().acquire().await.context("password hashing closed")?;
+    let turn = hashing()
+        .acquire()
+        .await
+        .context("password hashing closed")?;
     let verified = tokio::task::spawn_blocking(move || {
         let hash = if stored_hash.is_empty() {
             decoy_hash()

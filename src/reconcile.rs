@@ -153,8 +153,14 @@ pub async fn run_once(
     // Refunds the gateway has not confirmed yet: its answer now posts them (once).
     let mut seen = HashSet::new();
     loop {
-        let refunding =
-            claim_next(pool, settings, Work::PendingRefunds, &open_before, &mut seen).await?;
+        let refunding = claim_next(
+            pool,
+            settings,
+            Work::PendingRefunds,
+            &open_before,
+            &mut seen,
+        )
+        .await?;
         if refunding.is_empty() {
             break;
         }

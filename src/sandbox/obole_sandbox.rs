@@ -151,7 +151,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/sandbox/pay/{id}", web::get().to(hosted))
     .route("/sandbox/pay/{id}", web::post().to(hosted_action))
     .route("/sandbox/_control/sandbox/{id}", web::post().to(control))
-    .route("/sandbox/_control/sandbox/{id}", web::get().to(control_look));
+    .route(
+        "/sandbox/_control/sandbox/{id}",
+        web::get().to(control_look),
+    );
 }
 
 fn api_error(status: StatusCode, kind: &str, message: &str) -> HttpResponse {

@@ -128,7 +128,10 @@ async fn the_same_notification_hitting_both_processes_posts_once() {
     let (id, _) = browser.start_payment(&app, "42").await;
     let gateway_ref = app.gateway_ref(&id).await;
     let settled = reqwest::Client::new()
-        .post(format!("{}/sandbox/_control/sandbox/{gateway_ref}", app.address))
+        .post(format!(
+            "{}/sandbox/_control/sandbox/{gateway_ref}",
+            app.address
+        ))
         .json(&json!({"status": "paid", "notify": false}))
         .send()
         .await
@@ -203,7 +206,10 @@ async fn sweeps_and_mail_workers_of_two_processes_share_the_work() {
     // Half are paid at the gateway but their notification is lost; half are still open.
     for (_, gateway_ref) in attempts.iter().step_by(2) {
         reqwest::Client::new()
-            .post(format!("{}/sandbox/_control/sandbox/{gateway_ref}", app.address))
+            .post(format!(
+                "{}/sandbox/_control/sandbox/{gateway_ref}",
+                app.address
+            ))
             .json(&json!({"status": "paid", "notify": false}))
             .send()
             .await

@@ -98,7 +98,11 @@ fn parse_wrk(output: &str) -> Wrk {
             (Some("50%"), Some(v)) => wrk.p50_ms = parse_latency(v).unwrap_or(f64::NAN),
             (Some("99%"), Some(v)) => wrk.p99_ms = parse_latency(v).unwrap_or(f64::NAN),
             (Some("Non-2xx"), _) => {
-                wrk.errors += line.rsplit(' ').next().and_then(|n| n.parse().ok()).unwrap_or(0)
+                wrk.errors += line
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0)
             }
             (Some("Socket"), _) => {
                 wrk.errors += line
@@ -173,7 +177,8 @@ async fn main() -> anyhow::Result<()> {
             .join("obole"),
     };
     let database = Database::create(&args.database, &args.postgres_url).await?;
-    let workdir = std::env::temp_dir().join(format!("obole_bench_{}", uuid::Uuid::new_v4().simple()));
+    let workdir =
+        std::env::temp_dir().join(format!("obole_bench_{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&workdir)?;
     let outcome = run(&args, &binary, &database, &workdir).await;
     database.drop_all().await;
@@ -181,7 +186,12 @@ async fn main() -> anyhow::Result<()> {
     outcome
 }
 
-async fn run(args: &Args, binary: &Path, database: &Database, workdir: &Path) -> anyhow::Result<()> {
+async fn run(
+    args: &Args,
+    binary: &Path,
+    database: &Database,
+    workdir: &Path,
+) -> anyhow::Result<()> {
     let url = database.url();
     let settings = obole::config::Settings::default();
     let pool = obole::db::connect(&url, 4).await?;
@@ -210,7 +220,10 @@ async fn run(args: &Args, binary: &Path, database: &Database, workdir: &Path) ->
         ("OBOLE_DATABASE_URL".into(), url.clone()),
         ("OBOLE_PORT".into(), port.to_string()),
         ("OBOLE_RECONCILE__INTERVAL_SECS".into(), "0".into()),
-        ("OBOLE_MAIL__DIR".into(), workdir.join("mail").display().to_string()),
+        (
+            "OBOLE_MAIL__DIR".into(),
+            workdir.join("mail").display().to_string(),
+        ),
         ("OBOLE_LOG".into(), "warn".into()),
     ];
     for setting in &args.set {
@@ -224,7 +237,8 @@ async fn run(args: &Args, binary: &Path, database: &Database, workdir: &Path) ->
     // Sessions of as many members as connections.
     let mut cookies = Vec::new();
     for m in 0..args.connections.min(members.len()) {
-        let member = Member::log_in(&base, &format!("bench{m}@exemple.org"), seed::PASSWORD).await?;
+        let member =
+            Member::log_in(&base, &format!("bench{m}@exemple.org"), seed::PASSWORD).await?;
         cookies.push(member.cookie().to_string());
     }
     let cookie_file = workdir.join("cookies.txt");
@@ -233,8 +247,22 @@ async fn run(args: &Args, binary: &Path, database: &Database, workdir: &Path) ->
     let basket_script = args.scripts.join("basket.lua");
 
     // Warm-up, then the basket page alone.
-    finish(wrk(&basket_script, &base, 2, args.connections, 3, &basket_env)?)?;
-    let basket = finish(wrk(&basket_script, &base, 2, args.connections, args.seconds, &basket_env)?)?;
+    finish(wrk(
+        &basket_script,
+        &base,
+        2,
+        args.connections,
+        3,
+        &basket_env,
+    )?)?;
+    let basket = finish(wrk(
+        &basket_script,
+        &base,
+        2,
+        args.connections,
+        args.seconds,
+        &basket_env,
+    )?)?;
     let rss_basket = peak_rss_mib(server.pid().unwrap_or(0));
 
     // The basket page during a storm of logins.
@@ -258,7 +286,14 @@ async fn run(args: &Args, binary: &Path, database: &Database, workdir: &Path) ->
         args.seconds,
         &login_env,
     )?;
-    let during = finish(wrk(&basket_script, &base, 2, args.connections, args.seconds, &basket_env)?)?;
+    let during = finish(wrk(
+        &basket_script,
+        &base,
+        2,
+        args.connections,
+        args.seconds,
+        &basket_env,
+    )?)?;
     let logins = finish(storm)?;
     let rss_storm = peak_rss_mib(server.pid().unwrap_or(0));
 
@@ -273,10 +308,9 @@ async fn run(args: &Args, binary: &Path, database: &Database, workdir: &Path) ->
     )
     .fetch_one(&pool)
     .await?;
-    let lines: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM basket_lines WHERE kind = 'payment'")
-            .fetch_one(&pool)
-            .await?;
+    let lines: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM basket_lines WHERE kind = 'payment'")
+        .fetch_one(&pool)
+        .await?;
     let once = paid == attempts.len() as i64
         && receipts == attempts.len() as i64
         && lines == attempts.len() as i64;
@@ -296,7 +330,14 @@ async fn run(args: &Args, binary: &Path, database: &Database, workdir: &Path) ->
             manager.cookie(),
         )
         .await?;
-        exports.push((format, rows, bytes, started.elapsed(), idle, peak_rss_mib(pid)));
+        exports.push((
+            format,
+            rows,
+            bytes,
+            started.elapsed(),
+            idle,
+            peak_rss_mib(pid),
+        ));
     }
     server.kill()?;
     pool.close().await;
@@ -404,7 +445,10 @@ async fn confirm(
         });
     }
     while tasks.join_next().await.is_some() {}
-    Ok((started.elapsed().as_secs_f64(), errors.load(Ordering::Relaxed)))
+    Ok((
+        started.elapsed().as_secs_f64(),
+        errors.load(Ordering::Relaxed),
+    ))
 }
 
 /// Downloads an export, reading it as it streams; returns (bytes, lines).

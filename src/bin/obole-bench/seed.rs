@@ -77,7 +77,8 @@ impl Batch {
         let width = self.columns.len();
         let values: Vec<String> = (0..rows.len())
             .map(|r| {
-                let marks: Vec<String> = (1..=width).map(|c| format!("${}", r * width + c)).collect();
+                let marks: Vec<String> =
+                    (1..=width).map(|c| format!("${}", r * width + c)).collect();
                 format!("({})", marks.join(", "))
             })
             .collect();
@@ -104,17 +105,44 @@ impl Batch {
 }
 
 const USERS: &[&str] = &[
-    "id", "email", "password_hash", "role", "first_name", "last_name", "active", "created_at",
+    "id",
+    "email",
+    "password_hash",
+    "role",
+    "first_name",
+    "last_name",
+    "active",
+    "created_at",
 ];
 const LINES: &[&str] = &[
-    "id", "member_id", "kind", "category", "label", "amount_cents", "season", "posting_key",
-    "occurred_on", "created_at",
+    "id",
+    "member_id",
+    "kind",
+    "category",
+    "label",
+    "amount_cents",
+    "season",
+    "posting_key",
+    "occurred_on",
+    "created_at",
 ];
 const ENTRIES: &[&str] = &[
-    "id", "journal", "entry_date", "label", "member_id", "posting_key", "created_at",
+    "id",
+    "journal",
+    "entry_date",
+    "label",
+    "member_id",
+    "posting_key",
+    "created_at",
 ];
 const JOURNAL_LINES: &[&str] = &[
-    "entry_id", "line_no", "account", "member_id", "label", "debit_cents", "credit_cents",
+    "entry_id",
+    "line_no",
+    "account",
+    "member_id",
+    "label",
+    "debit_cents",
+    "credit_cents",
 ];
 
 /// `members` members with `lines` charges each (basket line and journal entry); returns
@@ -171,7 +199,7 @@ pub async fn members(
                         category.as_str().into(),
                         label.as_str().into(),
                         cents.into(),
-                        format!("{year}").into(),
+                        year.to_string().into(),
                         key.as_str().into(),
                         date.as_str().into(),
                         now.as_str().into(),
@@ -237,7 +265,12 @@ pub async fn members(
 }
 
 /// Receipt-like entries (two lines each) until the journal holds `target` lines this year.
-pub async fn journal(pool: &Pool, members: &[String], already: usize, target: usize) -> anyhow::Result<()> {
+pub async fn journal(
+    pool: &Pool,
+    members: &[String],
+    already: usize,
+    target: usize,
+) -> anyhow::Result<()> {
     let now = db::now_text();
     let year = &now[..4];
     let mut tx = pool.begin().await?;
@@ -307,8 +340,16 @@ pub async fn pending_attempts(
     count: usize,
 ) -> anyhow::Result<Vec<(String, String, i64)>> {
     const PAYMENTS: &[&str] = &[
-        "id", "member_id", "gateway", "amount_cents", "currency", "status", "test_mode",
-        "gateway_ref", "created_at", "updated_at",
+        "id",
+        "member_id",
+        "gateway",
+        "amount_cents",
+        "currency",
+        "status",
+        "test_mode",
+        "gateway_ref",
+        "created_at",
+        "updated_at",
     ];
     let now = db::now_text();
     let mut tx = pool.begin().await?;

@@ -26,14 +26,23 @@ fn csrf_of(page: &str) -> anyhow::Result<String> {
 impl Member {
     pub async fn log_in(base: &str, email: &str, password: &str) -> anyhow::Result<Member> {
         let mut member = Member {
-            client: reqwest::Client::builder().redirect(Policy::none()).build()?,
+            client: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()?,
             base: base.to_string(),
             cookie: String::new(),
         };
         let form = member.get("/login").await?;
         let token = csrf_of(&form)?;
         let status = member
-            .post("/login", &[("email", email), ("password", password), ("csrf_token", &token)])
+            .post(
+                "/login",
+                &[
+                    ("email", email),
+                    ("password", password),
+                    ("csrf_token", &token),
+                ],
+            )
             .await?
             .0;
         if status != 303 {
@@ -50,7 +59,9 @@ impl Member {
     /// A login form's cookie and CSRF token, before logging in.
     pub async fn anonymous(base: &str) -> anyhow::Result<(String, String)> {
         let mut visitor = Member {
-            client: reqwest::Client::builder().redirect(Policy::none()).build()?,
+            client: reqwest::Client::builder()
+                .redirect(Policy::none())
+                .build()?,
             base: base.to_string(),
             cookie: String::new(),
         };
@@ -145,12 +156,18 @@ impl Gateway {
     pub async fn settle(&self, gateway_ref: &str, status: &str) -> anyhow::Result<()> {
         let response = self
             .client
-            .post(format!("{}/sandbox/_control/sandbox/{gateway_ref}", self.base))
+            .post(format!(
+                "{}/sandbox/_control/sandbox/{gateway_ref}",
+                self.base
+            ))
             .json(&json!({ "status": status, "notify": false }))
             .send()
             .await?;
         if !response.status().is_success() {
-            bail!("the emulator refused to settle {gateway_ref}: {}", response.status());
+            bail!(
+                "the emulator refused to settle {gateway_ref}: {}",
+                response.status()
+            );
         }
         Ok(())
     }
@@ -159,12 +176,18 @@ impl Gateway {
     pub async fn snapshot(&self, gateway_ref: &str) -> anyhow::Result<Value> {
         let response = self
             .client
-            .get(format!("{}/sandbox/api/v1/payments/{gateway_ref}", self.base))
+            .get(format!(
+                "{}/sandbox/api/v1/payments/{gateway_ref}",
+                self.base
+            ))
             .bearer_auth(API_KEY)
             .send()
             .await?;
         if !response.status().is_success() {
-            bail!("the emulator does not know {gateway_ref}: {}", response.status());
+            bail!(
+                "the emulator does not know {gateway_ref}: {}",
+                response.status()
+            );
         }
         Ok(response.json().await?)
     }
@@ -179,7 +202,10 @@ impl Gateway {
             .send()
             .await?;
         if !response.status().is_success() {
-            bail!("the emulator refused a refund of {gateway_ref}: {}", response.status());
+            bail!(
+                "the emulator refused a refund of {gateway_ref}: {}",
+                response.status()
+            );
         }
         let refund: Value = response.json().await?;
         refund["id"]

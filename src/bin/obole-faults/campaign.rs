@@ -142,7 +142,13 @@ pub struct Delivery {
 }
 
 /// Sends one notification until obole answers 2xx, as a gateway retries.
-async fn send(client: &reqwest::Client, url: &str, notice: &Notice, delivery: &Delivery, deadline: Instant) {
+async fn send(
+    client: &reqwest::Client,
+    url: &str,
+    notice: &Notice,
+    delivery: &Delivery,
+    deadline: Instant,
+) {
     let mut failed_before = false;
     let mut wait = Duration::from_millis(50);
     loop {
@@ -186,15 +192,25 @@ async fn send(client: &reqwest::Client, url: &str, notice: &Notice, delivery: &D
     delivery.delivered.fetch_add(1, Ordering::Relaxed);
 }
 
-async fn run_job(client: reqwest::Client, url: String, job: Job, delivery: Arc<Delivery>, deadline: Instant) {
+async fn run_job(
+    client: reqwest::Client,
+    url: String,
+    job: Job,
+    delivery: Arc<Delivery>,
+    deadline: Instant,
+) {
     match job {
         Job::Late(notice) => send(&client, &url, &notice, &delivery, deadline).await,
         Job::Chain(notices) => {
             for notice in notices {
                 let copies = (0..=notice.concurrent_copies)
                     .map(|_| {
-                        let (client, url, notice, delivery) =
-                            (client.clone(), url.clone(), notice.clone(), delivery.clone());
+                        let (client, url, notice, delivery) = (
+                            client.clone(),
+                            url.clone(),
+                            notice.clone(),
+                            delivery.clone(),
+                        );
                         tokio::spawn(async move {
                             send(&client, &url, &notice, &delivery, deadline).await
                         })
@@ -209,7 +225,13 @@ async fn run_job(client: reqwest::Client, url: String, job: Job, delivery: Arc<D
 }
 
 /// Delivers every job, `concurrency` at a time.
-pub async fn deliver(url: String, jobs: Vec<Job>, concurrency: usize, delivery: Arc<Delivery>, deadline: Instant) {
+pub async fn deliver(
+    url: String,
+    jobs: Vec<Job>,
+    concurrency: usize,
+    delivery: Arc<Delivery>,
+    deadline: Instant,
+) {
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .build()

@@ -53,13 +53,19 @@ pub struct Findings {
     pub credit: i64,
 }
 
-pub async fn verify(pool: &Pool, truths: &[Truth], entries_before: i64) -> anyhow::Result<Findings> {
+pub async fn verify(
+    pool: &Pool,
+    truths: &[Truth],
+    entries_before: i64,
+) -> anyhow::Result<Findings> {
     let mut findings = Findings::default();
     let mut entries: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for row in sqlx::query("SELECT payment_id, posting_key FROM journal_entries WHERE payment_id IS NOT NULL")
-        .fetch_all(pool)
-        .await
-        .context("journal entries")?
+    for row in sqlx::query(
+        "SELECT payment_id, posting_key FROM journal_entries WHERE payment_id IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await
+    .context("journal entries")?
     {
         entries
             .entry(row.try_get("payment_id")?)
@@ -80,7 +86,9 @@ pub async fn verify(pool: &Pool, truths: &[Truth], entries_before: i64) -> anyho
             .insert(row.try_get("posting_key")?, row.try_get("amount_cents")?);
     }
     let mut statuses: BTreeMap<String, (String, Option<String>)> = BTreeMap::new();
-    for row in sqlx::query("SELECT id, status, anomaly FROM payments")
+    // Attempts the gateway refused to even create (the member tried again) are failed and
+    // never reached it: they must simply post nothing.
+    for row in sqlx::query("SELECT id, status, anomaly FROM payments WHERE gateway_ref IS NOT NULL")
         .fetch_all(pool)
         .await
         .context("payments")?
@@ -137,22 +145,37 @@ pub async fn verify(pool: &Pool, truths: &[Truth], entries_before: i64) -> anyho
         }
     }
     for (payment, keys) in entries {
-        findings
-            .problems
-            .push(format!("unexpected entries for payment {payment}: {keys:?}"));
+        findings.problems.push(format!(
+            "unexpected entries for payment {payment}: {keys:?}"
+        ));
     }
     for (payment, keys) in lines {
-        findings
-            .problems
-            .push(format!("unexpected basket lines for payment {payment}: {keys:?}"));
+        findings.problems.push(format!(
+            "unexpected basket lines for payment {payment}: {keys:?}"
+        ));
     }
     for (id, (status, _)) in &statuses {
         if !known.contains(id) {
-            findings.problems.push(format!("unknown payment {id} ({status})"));
+            findings
+                .problems
+                .push(format!("unknown payment {id} ({status})"));
         }
         if matches!(status.as_str(), "created" | "pending") {
-            findings.problems.push(format!("payment {id} left {status}"));
+            findings
+                .problems
+                .push(format!("payment {id} left {status}"));
         }
+    }
+    let stray: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM payments WHERE gateway_ref IS NULL \
+         AND status NOT IN ('failed', 'expired')",
+    )
+    .fetch_one(pool)
+    .await?;
+    if stray > 0 {
+        findings.problems.push(format!(
+            "{stray} attempts never sent to the gateway are still open"
+        ));
     }
     let others: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM journal_entries WHERE payment_id IS NULL")
@@ -184,7 +207,9 @@ pub async fn verify(pool: &Pool, truths: &[Truth], entries_before: i64) -> anyho
     .fetch_all(pool)
     .await?;
     for entry in unbalanced {
-        findings.problems.push(format!("entry {entry} does not balance"));
+        findings
+            .problems
+            .push(format!("entry {entry} does not balance"));
     }
     let receipts: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM mail_outbox WHERE kind = 'receipt'")

@@ -85,7 +85,8 @@ async fn main() -> anyhow::Result<()> {
             .join("obole"),
     };
     let database = Database::create(&args.database, &args.postgres_url).await?;
-    let workdir = std::env::temp_dir().join(format!("obole_faults_{}", uuid::Uuid::new_v4().simple()));
+    let workdir =
+        std::env::temp_dir().join(format!("obole_faults_{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&workdir)?;
     println!(
         "fault campaign on {} (seed {seed}): {} notifications, {} kills, {} outages; log in {}",
@@ -116,8 +117,9 @@ async fn run(
     let pool = obole::db::connect(&url, 4).await?;
     obole::db::migrate(&pool).await?;
     obole::demo::seed(&pool, &settings.accounts).await?;
-    let entries_before: i64 =
-        sqlx::query_scalar("SELECT COUNT(*) FROM journal_entries").fetch_one(&pool).await?;
+    let entries_before: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM journal_entries")
+        .fetch_one(&pool)
+        .await?;
 
     let emulator = server::start_emulator().await?;
     let port = server::free_port()?;
@@ -136,7 +138,10 @@ async fn run(
         ("OBOLE_RECONCILE__LEASE_SECS", "1".into()),
         // SQLite writers give up after a second, so an outage is seen as one.
         ("OBOLE_DB_BUSY_TIMEOUT_MS", "1000".into()),
-        ("OBOLE_MAIL__DIR", workdir.join("mail").display().to_string()),
+        (
+            "OBOLE_MAIL__DIR",
+            workdir.join("mail").display().to_string(),
+        ),
         ("OBOLE_LOG", "warn".into()),
     ]
     .into_iter()
@@ -150,7 +155,11 @@ async fn run(
     let stories = campaign::plan(rng, args.notifications - duplicates);
     let amounts: Vec<Vec<i64>> = stories
         .iter()
-        .map(|s| (0..s.attempts()).map(|_| rng.gen_range(100..50_000)).collect())
+        .map(|s| {
+            (0..s.attempts())
+                .map(|_| rng.gen_range(100..50_000))
+                .collect()
+        })
         .collect();
     let attempts = start_attempts(&server.address, &pool, &amounts).await?;
     let created = Instant::now();
@@ -218,7 +227,11 @@ async fn run(
 
     let d = &delivery;
     let count = |stories: &[Story], wanted: Story| stories.iter().filter(|s| **s == wanted).count();
-    println!("stories: {} payments, {} attempts", stories.len(), truths.len());
+    println!(
+        "stories: {} payments, {} attempts",
+        stories.len(),
+        truths.len()
+    );
     for story in [
         Story::Paid,
         Story::RefusedThenPaid,
@@ -317,7 +330,18 @@ async fn start_attempts(
         tasks.spawn(async move {
             let mut started = Vec::new();
             for (i, story, cents) in mine {
-                let gateway_ref = member.pay(Money::from_cents(cents)).await?;
+                // A gateway that drops a connection gets a 502; the member clicks again.
+                let mut tries = 0;
+                let gateway_ref = loop {
+                    match member.pay(Money::from_cents(cents)).await {
+                        Ok(gateway_ref) => break gateway_ref,
+                        Err(error) if tries < 5 => {
+                            tries += 1;
+                            eprintln!("a payment could not start ({error}); trying again");
+                        }
+                        Err(error) => return Err(error),
+                    }
+                };
                 started.push((i, story, gateway_ref, cents));
             }
             anyhow::Ok(started)

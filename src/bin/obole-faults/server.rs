@@ -72,7 +72,9 @@ impl Database {
         match self {
             Database::Sqlite { path } => format!("sqlite://{}?mode=rwc", path.display()),
             Database::Postgres { admin_url, name } => {
-                let base = admin_url.rsplit_once('/').map_or(admin_url.as_str(), |(b, _)| b);
+                let base = admin_url
+                    .rsplit_once('/')
+                    .map_or(admin_url.as_str(), |(b, _)| b);
                 format!("{base}/{name}")
             }
         }
@@ -197,11 +199,17 @@ impl Server {
             if let Some(child) = self.child.as_mut()
                 && let Some(status) = child.try_wait()?
             {
-                bail!("obole exited at start ({status}); see {}", self.log.display());
+                bail!(
+                    "obole exited at start ({status}); see {}",
+                    self.log.display()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        bail!("obole did not answer within a minute; see {}", self.log.display())
+        bail!(
+            "obole did not answer within a minute; see {}",
+            self.log.display()
+        )
     }
 
     /// The running process's id.
