@@ -110,8 +110,30 @@ pub async fn id_by_email(pool: &Pool, email: &Email) -> anyhow::Result<Option<St
         .context("could not read the user id")
 }
 
+/// argon2id holds about 19 MiB and a core for tens of milliseconds: at most this many run at
+/// once (by default half the cores), so that a storm of logins neither starves the pages of
+/// CPU nor swells memory; the others wait their turn without holding a worker.
+static HASHING: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+
+/// Sets how many password hashes may run at once; only the first call counts.
+pub fn limit_hashing(at_once: usize) {
+    let _ = HASHING.set(tokio::sync::Semaphore::new(at_once.max(1)));
+}
+
+fn hashing() -> &'static tokio::sync::Semaphore {
+    HASHING.get_or_init(|| tokio::sync::Semaphore::new(default_hashing_limit()))
+}
+
+pub fn default_hashing_limit() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1))
+}
+
 /// argon2id, on the blocking pool so that the async workers keep serving.
 pub async fn hash_password(password: SecretString) -> anyhow::Result<String> {
+    let _turn = hashing()
+        .acquire()
+        .await
+        .context("password hashing closed")?;
     tokio::task::spawn_blocking(move || {
         let salt = SaltString::generate(&mut OsRng);
         Argon2::default()
@@ -203,6 +225,10 @@ pub async fn authenticate(
         ),
         None => (None, String::new()),
     };
+    let turn = hashing()
+        .acquire()
+        .await
+        .context("password hashing closed")?;
     let verified = tokio::task::spawn_blocking(move || {
         let hash = if stored_hash.is_empty() {
             decoy_hash()
@@ -213,6 +239,7 @@ pub async fn authenticate(
     })
     .await
     .context("the password check failed")?;
+    drop(turn);
 
     match user {
         Some(user) if verified => {

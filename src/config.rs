@@ -19,6 +19,8 @@ pub struct Settings {
     /// `sqlite://path?mode=rwc` or `postgres://user@host/db`.
     pub database_url: String,
     pub db_max_connections: u32,
+    /// SQLite only: how long a writer waits for the one holding the lock, in milliseconds.
+    pub db_busy_timeout_ms: u64,
     /// Public address of the portal, used in links given to gateways. Defaults to
     /// `http://{host}:{port}`. An `https://` address turns on Secure cookies.
     pub base_url: Option<String>,
@@ -62,6 +64,8 @@ pub struct Settings {
     pub login_throttle_window_secs: i64,
     /// Worker threads of the HTTP server (default: one per core).
     pub workers: Option<usize>,
+    /// Password hashes (argon2id) computed at once (default: half the cores, at least one).
+    pub password_hashes_at_once: Option<usize>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -129,6 +133,9 @@ pub struct ReconcileSettings {
     pub expire_after_secs: i64,
     /// Attempts looked at per sweep.
     pub batch: i64,
+    /// Seconds an attempt (or refund) asked about by one process is left alone by the others'
+    /// sweeps, so that several processes never ask a gateway about it at once.
+    pub lease_secs: i64,
 }
 
 impl Default for ReconcileSettings {
@@ -138,6 +145,7 @@ impl Default for ReconcileSettings {
             pending_after_secs: 15 * 60,
             expire_after_secs: 2 * 24 * 3600,
             batch: 500,
+            lease_secs: 120,
         }
     }
 }
@@ -225,6 +233,7 @@ impl Default for Settings {
             port: 8080,
             database_url: "sqlite://obole.db?mode=rwc".into(),
             db_max_connections: 8,
+            db_busy_timeout_ms: crate::db::DEFAULT_BUSY_TIMEOUT_MS,
             base_url: None,
             secret_key: None,
             settings_key: None,
@@ -251,6 +260,7 @@ impl Default for Settings {
             login_max_failures_per_address: 30,
             login_throttle_window_secs: 15 * 60,
             workers: None,
+            password_hashes_at_once: None,
         }
     }
 }

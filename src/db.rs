@@ -15,7 +15,18 @@ pub fn is_sqlite(url: &str) -> bool {
     url.starts_with("sqlite:")
 }
 
+/// How long a SQLite writer waits for another one before giving up (`db_busy_timeout_ms`).
+pub const DEFAULT_BUSY_TIMEOUT_MS: u64 = 10_000;
+
 pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Pool> {
+    connect_with(url, max_connections, DEFAULT_BUSY_TIMEOUT_MS).await
+}
+
+pub async fn connect_with(
+    url: &str,
+    max_connections: u32,
+    busy_timeout_ms: u64,
+) -> anyhow::Result<Pool> {
     install_default_drivers();
     let sqlite = is_sqlite(url);
     let options = AnyPoolOptions::new()
@@ -26,10 +37,10 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Pool> {
                 if sqlite {
                     // WAL lets readers go on while one writer commits; FULL makes every
                     // commit durable; writers wait for each other instead of failing.
-                    conn.execute(
+                    conn.execute(sqlx::AssertSqlSafe(format!(
                         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; \
-                         PRAGMA busy_timeout = 10000; PRAGMA foreign_keys = ON;",
-                    )
+                         PRAGMA busy_timeout = {busy_timeout_ms}; PRAGMA foreign_keys = ON;"
+                    )))
                     .await?;
                 }
                 Ok(())
@@ -39,6 +50,27 @@ pub async fn connect(url: &str, max_connections: u32) -> anyhow::Result<Pool> {
         .connect(url)
         .await
         .with_context(|| format!("could not connect to the database ({})", redact_url(url)))
+}
+
+/// True on PostgreSQL, where queues take their work with `FOR UPDATE SKIP LOCKED`.
+pub fn is_postgres(pool: &Pool) -> bool {
+    matches!(
+        pool.connect_options().database_url.scheme(),
+        "postgres" | "postgresql"
+    )
+}
+
+/// What this process writes in the leases it takes: the host's pid and a random tag, so a
+/// lease names its holder even across restarts.
+pub fn instance_id() -> &'static str {
+    static ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    ID.get_or_init(|| {
+        format!(
+            "pid{}-{}",
+            std::process::id(),
+            &uuid::Uuid::new_v4().simple().to_string()[..8]
+        )
+    })
 }
 
 pub async fn migrate(pool: &Pool) -> anyhow::Result<()> {

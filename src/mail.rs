@@ -267,7 +267,8 @@ pub struct Delivery {
     pub failed: u64,
 }
 
-/// Sends what is due now; each mail is leased for five minutes before it is sent.
+/// Sends what is due now; each mail is leased for five minutes before it is sent, so that
+/// two workers (in one process or several sharing the database) never send it twice.
 pub async fn deliver_due(
     pool: &Pool,
     mailer: &Mailer,
@@ -275,32 +276,34 @@ pub async fn deliver_due(
     base_url: &str,
 ) -> anyhow::Result<Delivery> {
     let now = db::now_text();
-    let due = sqlx::query(
-        "SELECT id, recipient_id, recipient_email, payload, attempts FROM mail_outbox \
-         WHERE status = 'pending' AND next_attempt_at <= $1 ORDER BY next_attempt_at, id LIMIT 50",
-    )
-    .bind(&now)
-    .fetch_all(pool)
-    .await
-    .context("could not read the outbox")?;
-    let mut delivery = Delivery::default();
-    for row in due {
-        let id: String = row.try_get("id")?;
-        let lease =
-            db::format_timestamp(time::OffsetDateTime::now_utc() + time::Duration::minutes(5));
-        let claimed = sqlx::query(
-            "UPDATE mail_outbox SET next_attempt_at = $2 \
-             WHERE id = $1 AND status = 'pending' AND next_attempt_at <= $3",
+    let lease = db::format_timestamp(time::OffsetDateTime::now_utc() + time::Duration::minutes(5));
+    let due = "status = 'pending' AND next_attempt_at <= $2";
+    let returned = "id, recipient_id, recipient_email, payload, attempts";
+    // One statement claims the mail due: on PostgreSQL, rows another process is claiming are
+    // skipped rather than waited for; SQLite has one writer, and the guard re-checks.
+    let claim = if db::is_postgres(pool) {
+        format!(
+            "WITH picked AS (SELECT id FROM mail_outbox WHERE {due} \
+             ORDER BY next_attempt_at, id LIMIT 50 FOR UPDATE SKIP LOCKED) \
+             UPDATE mail_outbox SET next_attempt_at = $1 FROM picked \
+             WHERE mail_outbox.id = picked.id RETURNING mail_outbox.id, recipient_id, \
+             recipient_email, payload, attempts"
         )
-        .bind(&id)
+    } else {
+        format!(
+            "UPDATE mail_outbox SET next_attempt_at = $1 WHERE id IN (SELECT id FROM mail_outbox \
+             WHERE {due} ORDER BY next_attempt_at, id LIMIT 50) AND {due} RETURNING {returned}"
+        )
+    };
+    let claimed = sqlx::query(sqlx::AssertSqlSafe(claim))
         .bind(&lease)
         .bind(&now)
-        .execute(pool)
+        .fetch_all(pool)
         .await
-        .context("could not claim a mail")?;
-        if claimed.rows_affected() != 1 {
-            continue;
-        }
+        .context("could not claim mail from the outbox")?;
+    let mut delivery = Delivery::default();
+    for row in claimed {
+        let id: String = row.try_get("id")?;
         let attempts: i64 = row.try_get("attempts")?;
         let recipient_id: Option<String> = row.try_get("recipient_id")?;
         let to: String = row.try_get("recipient_email")?;

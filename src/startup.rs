@@ -36,7 +36,12 @@ pub struct Application {
 impl Application {
     /// Connects to the database, applies migrations and binds the listener.
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
-        let pool = db::connect(&settings.database_url, settings.db_max_connections).await?;
+        let pool = db::connect_with(
+            &settings.database_url,
+            settings.db_max_connections,
+            settings.db_busy_timeout_ms,
+        )
+        .await?;
         db::migrate(&pool).await?;
         Application::build_with_pool(settings, pool).await
     }
@@ -67,6 +72,11 @@ impl Application {
         let workers = settings
             .workers
             .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |n| n.get()));
+        crate::accounts::limit_hashing(
+            settings
+                .password_hashes_at_once
+                .unwrap_or_else(crate::accounts::default_hashing_limit),
+        );
         let mailer = crate::mail::Mailer::from_settings(&settings.mail)?;
         let settings = Arc::new(settings);
         let gateway_setup = Arc::new(GatewaySetup::new(settings.clone(), &base_url, http)?);

@@ -206,4 +206,86 @@ mod tests {
         assert_eq!(Money(1250).to_decimal_string(), "12.50");
         assert_eq!(Money(1250).to_input_string(), "12,50");
     }
+
+    mod properties {
+        //! Properties of the amount parser over arbitrary input (a few hundred cases; set
+        //! `PROPTEST_CASES` for a longer run).
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        /// Largest amount with the 12 integer digits the parser accepts.
+        const MAX_CENTS: i64 = 99_999_999_999_999;
+
+        proptest! {
+            #[test]
+            fn never_panics_and_only_yields_positive_cents(input in ".{0,40}") {
+                if let Ok(money) = Money::parse_input(&input) {
+                    prop_assert!(money.is_positive());
+                }
+            }
+
+            #[test]
+            fn never_panics_on_number_like_input(input in "[-+ ]?[0-9 ,.\u{a0}\u{202f}€eE]{0,30}") {
+                if let Ok(money) = Money::parse_input(&input) {
+                    prop_assert!(money.is_positive() && money.cents() <= MAX_CENTS);
+                }
+            }
+
+            #[test]
+            fn what_is_printed_parses_back(cents in 1..=MAX_CENTS) {
+                let money = Money::from_cents(cents);
+                prop_assert_eq!(Money::parse_input(&money.to_string()), Ok(money));
+                prop_assert_eq!(Money::parse_input(&money.to_decimal_string()), Ok(money));
+                prop_assert_eq!(Money::parse_input(&money.to_input_string()), Ok(money));
+            }
+
+            #[test]
+            fn comma_dot_and_one_decimal_mean_the_same(units in 0i64..=999_999_999_999, tenths in 1i64..10) {
+                let expected = Ok(Money::from_cents(units * 100 + tenths * 10));
+                prop_assert_eq!(Money::parse_input(&format!("{units},{tenths}")), expected);
+                prop_assert_eq!(Money::parse_input(&format!("{units}.{tenths}0")), expected);
+                prop_assert_eq!(Money::parse_input(&format!(" {units}.{tenths} € ")), expected);
+            }
+
+            #[test]
+            fn a_third_decimal_is_refused(units in 0i64..1_000_000, decimals in 1u32..1000, extra in 1usize..4) {
+                let digits = format!("{decimals:03}{}", "1".repeat(extra - 1));
+                prop_assert_eq!(
+                    Money::parse_input(&format!("{units},{digits}")),
+                    Err(AmountError::TooManyDecimals)
+                );
+            }
+
+            #[test]
+            fn negatives_are_refused(cents in 1..=MAX_CENTS) {
+                let typed = format!("-{}", Money::from_cents(cents).to_input_string());
+                prop_assert_eq!(Money::parse_input(&typed), Err(AmountError::Negative));
+            }
+
+            #[test]
+            fn zero_in_any_spelling_is_refused(zeros in 1usize..6, decimals in 0usize..3, comma in any::<bool>()) {
+                let mut typed = "0".repeat(zeros);
+                if decimals > 0 {
+                    typed.push(if comma { ',' } else { '.' });
+                    typed.push_str(&"0".repeat(decimals));
+                }
+                prop_assert_eq!(Money::parse_input(&typed), Err(AmountError::Zero));
+            }
+
+            #[test]
+            fn letters_are_never_an_amount(prefix in "[0-9]{0,4}", letter in "[a-zA-DF-Z_!?#]", suffix in "[0-9]{0,4}") {
+                let typed = format!("{prefix}{letter}{suffix}");
+                prop_assert!(Money::parse_input(&typed).is_err(), "{} was taken as an amount", typed);
+            }
+
+            #[test]
+            fn more_than_twelve_integer_digits_is_too_large(units in 1_000_000_000_000u64..u64::MAX) {
+                prop_assert_eq!(
+                    Money::parse_input(&units.to_string()),
+                    Err(AmountError::TooLarge)
+                );
+            }
+        }
+    }
 }

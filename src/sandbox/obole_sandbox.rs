@@ -46,6 +46,10 @@ struct EmulatedPayment {
     error_url: Option<String>,
     #[serde(skip)]
     notification_url: String,
+    /// How many times the merchant asked about the payment through the API (for tests of
+    /// the sweep: several processes must not all ask).
+    #[serde(skip)]
+    fetches: u64,
 }
 
 pub struct Emulator {
@@ -147,7 +151,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     .route("/sandbox/api/v1/account", web::get().to(api_account))
     .route("/sandbox/pay/{id}", web::get().to(hosted))
     .route("/sandbox/pay/{id}", web::post().to(hosted_action))
-    .route("/sandbox/_control/sandbox/{id}", web::post().to(control));
+    .route("/sandbox/_control/sandbox/{id}", web::post().to(control))
+    .route(
+        "/sandbox/_control/sandbox/{id}",
+        web::get().to(control_look),
+    );
 }
 
 fn api_error(status: StatusCode, kind: &str, message: &str) -> HttpResponse {
@@ -312,6 +320,7 @@ async fn api_create_payment(
         cancel_url: body.cancel_url,
         error_url: body.error_url,
         notification_url: body.notification_url,
+        fetches: 0,
     };
     if let Ok(mut payments) = emulator.payments.lock() {
         payments.insert(id, payment.clone());
@@ -328,9 +337,12 @@ async fn api_get_payment(
     if !authorized(&emulator, &request) {
         return unauthorized();
     }
-    match emulator.payment(&id) {
-        Some(payment) => HttpResponse::Ok().json(payment),
-        None => api_error(
+    match emulator.update(&id, |p| {
+        p.fetches += 1;
+        Ok(())
+    }) {
+        Ok(payment) => HttpResponse::Ok().json(payment),
+        Err(_) => api_error(
             StatusCode::NOT_FOUND,
             "invalid_request_error",
             "No such payment",
@@ -512,5 +524,17 @@ async fn control(
             HttpResponse::Ok().json(payment)
         }
         Err((code, message)) => common::plain(code, &message),
+    }
+}
+
+/// Test control: what the emulator knows of a payment, with how often it was fetched.
+async fn control_look(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpResponse {
+    match emulator.payment(&id) {
+        Some(payment) => HttpResponse::Ok().json(serde_json::json!({
+            "id": payment.id,
+            "status": payment.status,
+            "fetches": payment.fetches,
+        })),
+        None => common::plain(StatusCode::NOT_FOUND, "unknown payment"),
     }
 }

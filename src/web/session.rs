@@ -61,6 +61,11 @@ impl SessionExt for Session {
     }
 
     fn take_flash(&self) -> Option<Flash> {
+        // Removing marks the session changed, and a changed session is encrypted and sent
+        // again: only when there is a flash to take.
+        if !self.entries().contains_key(FLASH_KEY) {
+            return None;
+        }
         self.remove_as::<Flash>(FLASH_KEY).and_then(Result::ok)
     }
 

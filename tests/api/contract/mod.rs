@@ -7,12 +7,12 @@
 
 pub mod helloasso;
 pub mod mollie;
-mod paypal;
-mod payplug;
-mod payzen;
-mod sandbox;
-mod stancer;
-mod stripe;
+pub mod paypal;
+pub mod payplug;
+pub mod payzen;
+pub mod sandbox;
+pub mod stancer;
+pub mod stripe;
 
 use std::time::Duration;
 
