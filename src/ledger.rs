@@ -201,62 +201,6 @@ pub struct JournalRow {
     pub first_of_entry: bool,
 }
 
-#[derive(Debug, Clone)]
-pub struct Journal {
-    pub rows: Vec<JournalRow>,
-    pub total_debit: Money,
-    pub total_credit: Money,
-    pub entries: i64,
-}
-
-/// The most recent entries (up to `limit`), oldest first, and the totals of the whole journal.
-pub async fn journal(pool: &Pool, limit: i64) -> anyhow::Result<Journal> {
-    let rows = sqlx::query(
-        "SELECT e.id, e.entry_date, e.journal, e.label AS entry_label, l.account, \
-                l.debit_cents, l.credit_cents, u.first_name, u.last_name \
-         FROM (SELECT * FROM journal_entries ORDER BY entry_date DESC, id DESC LIMIT $1) e \
-         JOIN journal_lines l ON l.entry_id = e.id \
-         LEFT JOIN users u ON u.id = l.member_id \
-         ORDER BY e.entry_date, e.id, l.line_no",
-    )
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-    .context("could not read the journal")?;
-    let mut out = Vec::with_capacity(rows.len());
-    let mut previous_entry = String::new();
-    for row in rows {
-        let entry_id: String = row.try_get("id")?;
-        let first: Option<String> = row.try_get("first_name")?;
-        let last: Option<String> = row.try_get("last_name")?;
-        out.push(JournalRow {
-            date: row.try_get("entry_date")?,
-            journal: row.try_get("journal")?,
-            label: row.try_get("entry_label")?,
-            member: first.zip(last).map(|(f, l)| format!("{f} {l}")),
-            account: row.try_get("account")?,
-            debit: Money::from_cents(row.try_get("debit_cents")?),
-            credit: Money::from_cents(row.try_get("credit_cents")?),
-            first_of_entry: entry_id != previous_entry,
-        });
-        previous_entry = entry_id;
-    }
-    let totals = sqlx::query(
-        "SELECT CAST(COALESCE(SUM(debit_cents), 0) AS BIGINT) AS d, \
-                CAST(COALESCE(SUM(credit_cents), 0) AS BIGINT) AS c, \
-                (SELECT COUNT(*) FROM journal_entries) AS n FROM journal_lines",
-    )
-    .fetch_one(pool)
-    .await
-    .context("could not total the journal")?;
-    Ok(Journal {
-        rows: out,
-        total_debit: Money::from_cents(totals.try_get("d")?),
-        total_credit: Money::from_cents(totals.try_get("c")?),
-        entries: totals.try_get("n")?,
-    })
-}
-
 /// One line of a member's account statement, with the running balance (positive: owed).
 #[derive(Debug, Clone)]
 pub struct StatementLine {
