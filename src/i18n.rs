@@ -1,5 +1,6 @@
 //! Languages of the pages and mails: French by default, English offered. Every text lives in
-//! `locales/<code>.toml` (sections of keys); code and templates name keys, never sentences.
+//! `locales/<code>/<area>.toml` (sections of keys, one file per area of the application, every
+//! file embedded at build time); code and templates name keys, never sentences.
 //!
 //! The language of the request being served is task-local, set by a middleware from the
 //! session (the user's saved choice, or a visitor's): amounts and dates printed while handling
@@ -20,12 +21,29 @@ pub const LANGS: [Lang; 2] = [Lang::Fr, Lang::En];
 
 type Catalog = HashMap<String, String>;
 
-static FR: LazyLock<Catalog> = LazyLock::new(|| load(include_str!("../locales/fr.toml")));
-static EN: LazyLock<Catalog> = LazyLock::new(|| load(include_str!("../locales/en.toml")));
+mod files {
+    include!(concat!(env!("OUT_DIR"), "/locales.rs"));
+}
+
+static FR: LazyLock<Catalog> = LazyLock::new(|| load_all(files::FR));
+static EN: LazyLock<Catalog> = LazyLock::new(|| load_all(files::EN));
 
 tokio::task_local! {
     static CURRENT: Lang;
     static PATH: String;
+}
+
+/// Every file of one language in one catalog; a key defined twice is a mistake.
+fn load_all(sources: &[(&str, &str)]) -> Catalog {
+    let mut all = Catalog::new();
+    for (name, source) in sources {
+        for (key, text) in load(source) {
+            if all.insert(key.clone(), text).is_some() {
+                panic!("translation key {key} is defined twice (again in {name}.toml)");
+            }
+        }
+    }
+    all
 }
 
 /// Flattens `[section] key = "text"` into `section.key`.
@@ -162,6 +180,13 @@ pub fn sync_scope<R>(lang: Lang, f: impl FnOnce() -> R) -> R {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn both_languages_have_the_same_files() {
+        let names =
+            |files: &[(&str, &str)]| files.iter().map(|(n, _)| n.to_string()).collect::<Vec<_>>();
+        assert_eq!(names(files::FR), names(files::EN));
+    }
 
     #[test]
     fn both_languages_have_the_same_keys() {
