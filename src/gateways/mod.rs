@@ -218,6 +218,41 @@ pub enum GatewayError {
     Unsupported(&'static str),
 }
 
+/// Reads a gateway's answer: a 2xx body as `T`; a 4xx as `Rejected` with the gateway's own
+/// message (read from its error body `E` by `describe`, else the status); anything else, and
+/// 429 (slow down: not a verdict), as `Unavailable`.
+pub(crate) async fn read_answer<T, E>(
+    response: reqwest::Response,
+    gateway: &'static str,
+    describe: impl FnOnce(E) -> Option<String>,
+) -> Result<T, GatewayError>
+where
+    T: serde::de::DeserializeOwned,
+    E: serde::de::DeserializeOwned,
+{
+    let status = response.status();
+    if status.is_success() {
+        return response.json::<T>().await.map_err(|e| {
+            GatewayError::Unavailable(
+                anyhow::Error::new(e).context(format!("unreadable {gateway} answer")),
+            )
+        });
+    }
+    let body = response.text().await.unwrap_or_default();
+    if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
+        let message = serde_json::from_str::<E>(&body)
+            .ok()
+            .and_then(describe)
+            .filter(|m| !m.trim().is_empty())
+            .unwrap_or_else(|| format!("HTTP {status}"));
+        Err(GatewayError::Rejected(message))
+    } else {
+        Err(GatewayError::Unavailable(anyhow::anyhow!(
+            "{gateway} answered HTTP {status}"
+        )))
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum NotificationError {
     /// Missing or wrong signature: not from the gateway.

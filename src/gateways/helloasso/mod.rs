@@ -297,33 +297,16 @@ fn number_text(value: &serde_json::Value) -> Option<String> {
 async fn read_json<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<T, GatewayError> {
-    let status = response.status();
-    if status.is_success() {
-        return response
-            .json::<T>()
-            .await
-            .context("unreadable HelloAsso answer")
-            .map_err(GatewayError::Unavailable);
-    }
-    let body = response.text().await.unwrap_or_default();
-    if status.is_client_error() {
-        let message = serde_json::from_str::<HelloAssoErrors>(&body)
-            .ok()
-            .map(|e| {
-                e.errors
-                    .into_iter()
-                    .map(|e| e.message)
-                    .collect::<Vec<_>>()
-                    .join(" ; ")
-            })
-            .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| format!("HTTP {status}"));
-        Err(GatewayError::Rejected(message))
-    } else {
-        Err(GatewayError::Unavailable(anyhow::anyhow!(
-            "HelloAsso answered HTTP {status}"
-        )))
-    }
+    super::read_answer(response, "HelloAsso", |e: HelloAssoErrors| {
+        Some(
+            e.errors
+                .into_iter()
+                .map(|e| e.message)
+                .collect::<Vec<_>>()
+                .join(" ; "),
+        )
+    })
+    .await
 }
 
 /// Splits `total` into `count` monthly terms, the first charged now and taking the odd cents;

@@ -109,25 +109,7 @@ fn valid_id(id: &str, prefix: &str) -> bool {
 async fn read_json<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<T, GatewayError> {
-    let status = response.status();
-    if status.is_success() {
-        return response
-            .json::<T>()
-            .await
-            .context("unreadable Mollie answer")
-            .map_err(GatewayError::Unavailable);
-    }
-    let body = response.text().await.unwrap_or_default();
-    if status.is_client_error() {
-        let message = serde_json::from_str::<MollieError>(&body)
-            .map(|e| e.message())
-            .unwrap_or_else(|_| format!("HTTP {status}"));
-        Err(GatewayError::Rejected(message))
-    } else {
-        Err(GatewayError::Unavailable(anyhow::anyhow!(
-            "Mollie answered HTTP {status}"
-        )))
-    }
+    super::read_answer(response, "Mollie", |e: MollieError| Some(e.message())).await
 }
 
 fn report_of(payment: MolliePayment) -> Result<GatewayReport, GatewayError> {

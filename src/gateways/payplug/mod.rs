@@ -154,14 +154,6 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<T, GatewayError> {
     let status = response.status();
-    if status.is_success() {
-        return response
-            .json::<T>()
-            .await
-            .context("unreadable PayPlug answer")
-            .map_err(GatewayError::Unavailable);
-    }
-    let body = response.text().await.unwrap_or_default();
     // A refused key is obole's misconfiguration, not a verdict on the request: callers treat
     // it like an outage (a notification is then answered 503 and PayPlug retries).
     if matches!(status.as_u16(), 401 | 403) {
@@ -169,16 +161,10 @@ async fn read_json<T: serde::de::DeserializeOwned>(
             "PayPlug refused the secret key (HTTP {status})"
         )));
     }
-    if status.is_client_error() {
-        let message = serde_json::from_str::<PayPlugErrorBody>(&body)
-            .map(|b| b.describe())
-            .unwrap_or_else(|_| format!("HTTP {status}"));
-        Err(GatewayError::Rejected(message))
-    } else {
-        Err(GatewayError::Unavailable(anyhow::anyhow!(
-            "PayPlug answered HTTP {status}"
-        )))
-    }
+    super::read_answer(response, "PayPlug", |b: PayPlugErrorBody| {
+        Some(b.describe())
+    })
+    .await
 }
 
 #[async_trait]

@@ -216,25 +216,7 @@ fn valid_id(id: &str, prefix: &str) -> bool {
 async fn read_json<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<T, GatewayError> {
-    let status = response.status();
-    if status.is_success() {
-        return response
-            .json::<T>()
-            .await
-            .context("unreadable Stancer answer")
-            .map_err(GatewayError::Unavailable);
-    }
-    let body = response.text().await.unwrap_or_default();
-    if status.is_client_error() {
-        let message = serde_json::from_str::<StancerError>(&body)
-            .map(|e| e.message())
-            .unwrap_or_else(|_| format!("HTTP {status}"));
-        Err(GatewayError::Rejected(message))
-    } else {
-        Err(GatewayError::Unavailable(anyhow::anyhow!(
-            "Stancer answered HTTP {status}"
-        )))
-    }
+    super::read_answer(response, "Stancer", |e: StancerError| Some(e.message())).await
 }
 
 #[async_trait]

@@ -428,26 +428,7 @@ fn off_session_form(request: &OffSessionRequest) -> Vec<(String, String)> {
 async fn read_json<T: serde::de::DeserializeOwned>(
     response: reqwest::Response,
 ) -> Result<T, GatewayError> {
-    let status = response.status();
-    if status.is_success() {
-        return response
-            .json::<T>()
-            .await
-            .context("unreadable Stripe answer")
-            .map_err(GatewayError::Unavailable);
-    }
-    let body = response.text().await.unwrap_or_default();
-    if status.is_client_error() && status != reqwest::StatusCode::TOO_MANY_REQUESTS {
-        let message = serde_json::from_str::<StripeErrorBody>(&body)
-            .ok()
-            .and_then(|b| b.error.message)
-            .unwrap_or_else(|| format!("HTTP {status}"));
-        Err(GatewayError::Rejected(message))
-    } else {
-        Err(GatewayError::Unavailable(anyhow::anyhow!(
-            "Stripe answered HTTP {status}"
-        )))
-    }
+    super::read_answer(response, "Stripe", |b: StripeErrorBody| b.error.message).await
 }
 
 #[async_trait]
