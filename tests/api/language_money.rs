@@ -7,67 +7,17 @@ use std::collections::BTreeSet;
 use crate::helpers::{Browser, MANAGER, MEMBER, MEMBER2, Page, TestApp, spawn_app};
 
 /// Words and signs that only French text has on these pages.
-const FRENCH_WORDS: &[&str] = &[
-    "Paiement",
-    "Paiements",
-    "paiement",
-    "paiements",
-    "Montant",
-    "Rembourser",
-    "Remboursement",
-    "Remboursements",
-    "Aucun",
-    "Aucune",
-    "Compte",
-    "Comptes",
-    "compte",
-    "comptes",
-    "Statut",
-    "Moyen",
-    "moyen",
-    "Membre",
-    "Membres",
-    "membres",
-    "Filtrer",
-    "Solde",
-    "Soldes",
-    "Totaux",
-    "Enregistrer",
-    "Identifiants",
-    "identifiants",
-    "Tous",
-    "Exporter",
-    "Ajouter",
-    "Supprimer",
-    "prestataire",
-    "Encaissements",
-    "Frais",
-    "Annuler",
-    "Confirmer",
-    "Tester",
-    "connexion",
-    "Historique",
-    "Quand",
-    "Qui",
-    "Avant",
-    "Sur",
-    "oui",
-    "non",
-    "les",
-    "des",
-    "du",
-    "au",
-    "et",
-    "ou",
-    "est",
-    "sur",
-    "pas",
-    "une",
-    "avec",
-    "dans",
-    "pour",
-    "voir",
-];
+const FRENCH_WORDS: &str = "Paiement Paiements paiement paiements Montant Rembourser \
+    Remboursement Remboursements Aucun Aucune Compte Comptes compte comptes Statut Moyen moyen \
+    Membre Membres membres Filtrer Solde Soldes Totaux Enregistrer Identifiants identifiants \
+    Tous Exporter Ajouter Supprimer prestataire Encaissements Frais Annuler Confirmer Tester \
+    connexion Historique Quand Qui Avant Sur oui non les des du au et ou est sur pas une avec \
+    dans pour voir";
+
+fn is_french_word(word: &str) -> bool {
+    FRENCH_WORDS.split_whitespace().any(|w| w == word)
+}
+
 const FRENCH_SIGNS: [char; 11] = ['é', 'è', 'à', 'ê', 'ç', 'ù', 'â', 'î', 'ô', '«', '»'];
 
 /// What the association entered or obole named for it (people, categories, journal and basket
@@ -137,7 +87,7 @@ fn french_left(page: &Page, data: &[String]) -> Vec<String> {
     let text = visible_text(page, data);
     let mut left: Vec<String> = text
         .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| FRENCH_WORDS.contains(w))
+        .filter(|w| is_french_word(w))
         .map(str::to_string)
         .collect();
     left.extend(
@@ -151,7 +101,7 @@ fn french_left(page: &Page, data: &[String]) -> Vec<String> {
             .iter()
             .position(|w| {
                 w.contains(|c: char| FRENCH_SIGNS.contains(&c))
-                    || FRENCH_WORDS.contains(&w.trim_matches(|c: char| !c.is_alphanumeric()))
+                    || is_french_word(w.trim_matches(|c: char| !c.is_alphanumeric()))
             })
             .unwrap_or(0);
         let near = words[at.saturating_sub(8)..words.len().min(at + 8)].join(" ");
