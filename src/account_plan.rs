@@ -13,6 +13,7 @@ use crate::audit;
 use crate::config::ChartOfAccounts;
 use crate::db::{self, Pool, Tx};
 use crate::domain::{AccountNumber, ChargeCategory};
+use crate::i18n::{self, Lang};
 
 /// What a basket charge is for, and the income account it credits.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -236,12 +237,14 @@ impl AccountLabels {
 }
 
 /// Categories name their income accounts, gateways their clearing accounts; the plan
-/// comptable's own names of the configured accounts come first.
+/// comptable's own names of the configured accounts come first, in `lang`.
 pub async fn account_labels(
     pool: &Pool,
     config: &ChartOfAccounts,
     gateway_names: &BTreeMap<String, String>,
+    lang: Lang,
 ) -> anyhow::Result<AccountLabels> {
+    let plan_name = |account: &str| config.label_key(account).map_or("", |key| lang.t(key));
     let mut labels: BTreeMap<String, String> = BTreeMap::new();
     for category in categories(pool).await? {
         labels
@@ -255,15 +258,18 @@ pub async fn account_labels(
     let receipts = receipt_accounts(pool, config).await?;
     for (gateway, account) in &receipts.by_gateway {
         let name = gateway_names.get(gateway).unwrap_or(gateway);
-        labels.insert(account.clone(), format!("Encaissements en cours ({name})"));
+        labels.insert(
+            account.clone(),
+            lang.tf("account_name.clearing_of", &[("name", name)]),
+        );
     }
     labels.insert(
         receipts.clearing.clone(),
-        config.label(&config.gateway_clearing).to_string(),
+        plan_name(&config.gateway_clearing).to_string(),
     );
     labels.insert(
         receipts.fees.clone(),
-        config.label(&config.gateway_fees).to_string(),
+        plan_name(&config.gateway_fees).to_string(),
     );
     for account in [
         &config.members,
@@ -275,7 +281,7 @@ pub async fn account_labels(
         &config.income_shirts,
         &config.income_other,
     ] {
-        labels.insert(account.clone(), config.label(account).to_string());
+        labels.insert(account.clone(), plan_name(account).to_string());
     }
     Ok(AccountLabels(labels))
 }
@@ -297,8 +303,9 @@ impl From<sqlx::Error> for PlanError {
     }
 }
 
-fn invalid(message: impl Into<String>) -> PlanError {
-    PlanError::Invalid(message.into())
+/// A refusal, said in the reader's language.
+fn invalid(key: &'static str, args: &[(&str, &str)]) -> PlanError {
+    PlanError::Invalid(i18n::current().tf(key, args))
 }
 
 fn check_code(input: &str) -> Result<String, PlanError> {
@@ -310,42 +317,45 @@ fn check_code(input: &str) -> Result<String, PlanError> {
     if shape {
         Ok(code.to_string())
     } else {
-        Err(invalid(
-            "Le code compte de 2 à 30 caractères : lettres minuscules sans accent, chiffres, - ou _.",
-        ))
+        Err(invalid("account_plan_error.code", &[]))
     }
 }
 
 fn check_label(input: &str) -> Result<String, PlanError> {
     let label = input.trim();
     if label.is_empty() || label.chars().count() > 60 {
-        return Err(invalid("Le nom compte de 1 à 60 caractères."));
+        return Err(invalid("account_plan_error.label_length", &[]));
     }
     if label.chars().any(char::is_control) {
-        return Err(invalid(
-            "Le nom ne peut pas contenir de caractères de contrôle.",
-        ));
+        return Err(invalid("account_plan_error.label_control", &[]));
     }
     Ok(label.to_string())
 }
 
 fn parse_account(input: &str, what: &str) -> Result<AccountNumber, PlanError> {
-    AccountNumber::parse(input).map_err(|e| invalid(format!("{what} : {e}")))
+    AccountNumber::parse(input).map_err(|e| {
+        invalid(
+            "account_plan_error.account",
+            &[("what", what), ("error", &e.to_string())],
+        )
+    })
 }
 
 /// Income of a category: a class 7 account, or a class 4 third-party account for money
 /// collected on someone else's behalf (a federation's insurance), never the members'.
 fn check_income_account(input: &str, config: &ChartOfAccounts) -> Result<AccountNumber, PlanError> {
-    let account = parse_account(input, "Compte de produits")?;
+    let account = parse_account(input, i18n::current().t("account_plan.income_account"))?;
     if account.as_str() == config.members {
-        return Err(invalid(format!(
-            "Compte de produits : {account} est le compte des membres."
-        )));
+        return Err(invalid(
+            "account_plan_error.income_is_members",
+            &[("account", account.as_str())],
+        ));
     }
     if !matches!(account.class(), 4 | 7) {
-        return Err(invalid(format!(
-            "Compte de produits : {account} n'est pas un compte de produits (classe 7) ni de tiers (classe 4)."
-        )));
+        return Err(invalid(
+            "account_plan_error.income_class",
+            &[("account", account.as_str())],
+        ));
     }
     Ok(account)
 }
@@ -358,25 +368,28 @@ fn check_clearing_account(
 ) -> Result<AccountNumber, PlanError> {
     let account = parse_account(input, what)?;
     if account.as_str() == config.members {
-        return Err(invalid(format!(
-            "{what} : {account} est le compte des membres."
-        )));
+        return Err(invalid(
+            "account_plan_error.clearing_is_members",
+            &[("what", what), ("account", account.as_str())],
+        ));
     }
     if !matches!(account.class(), 4 | 5) {
-        return Err(invalid(format!(
-            "{what} : {account} n'est pas un compte financier (classe 5) ni de tiers (classe 4)."
-        )));
+        return Err(invalid(
+            "account_plan_error.clearing_class",
+            &[("what", what), ("account", account.as_str())],
+        ));
     }
     Ok(account)
 }
 
 fn check_fees_account(input: &str) -> Result<AccountNumber, PlanError> {
-    let what = "Compte des frais";
+    let what = i18n::current().t("account_plan.fees");
     let account = parse_account(input, what)?;
     if account.class() != 6 {
-        return Err(invalid(format!(
-            "{what} : {account} n'est pas un compte de charges (classe 6)."
-        )));
+        return Err(invalid(
+            "account_plan_error.fees_class",
+            &[("what", what), ("account", account.as_str())],
+        ));
     }
     Ok(account)
 }
@@ -438,9 +451,10 @@ pub async fn add_category(
     let account = check_income_account(income_account, config)?;
     let mut tx = begin_change(pool).await?;
     if label_taken(&mut tx, &label, &code).await? {
-        return Err(invalid(format!(
-            "Une catégorie s'appelle déjà « {label} »."
-        )));
+        return Err(invalid(
+            "account_plan_error.label_taken",
+            &[("label", &label)],
+        ));
     }
     let position: i64 =
         sqlx::query_scalar("SELECT CAST(COALESCE(MAX(position), 0) + 1 AS BIGINT) FROM categories")
@@ -458,7 +472,7 @@ pub async fn add_category(
     .await
     .context("could not add the category")?;
     if inserted.rows_affected() == 0 {
-        return Err(invalid(format!("Le code « {code} » est déjà pris.")));
+        return Err(invalid("account_plan_error.code_taken", &[("code", &code)]));
     }
     let category = Category {
         code,
@@ -496,9 +510,10 @@ pub async fn update_category(
     let mut tx = begin_change(pool).await?;
     let before = find_in(&mut tx, code).await?.ok_or(PlanError::NotFound)?;
     if label_taken(&mut tx, &label, code).await? {
-        return Err(invalid(format!(
-            "Une catégorie s'appelle déjà « {label} »."
-        )));
+        return Err(invalid(
+            "account_plan_error.label_taken",
+            &[("label", &label)],
+        ));
     }
     let after = Category {
         label,
@@ -554,10 +569,10 @@ pub async fn delete_category(
         .context("could not count the category's charges")?;
     if charges > 0 {
         tx.rollback().await.ok();
-        return Err(invalid(format!(
-            "« {} » a déjà servi ({charges} somme(s) due(s)) : elle ne peut pas être supprimée, seulement désactivée.",
-            before.label
-        )));
+        return Err(invalid(
+            "account_plan_error.in_use",
+            &[("label", &before.label), ("count", &charges.to_string())],
+        ));
     }
     audit::record(
         &mut *tx,
@@ -590,7 +605,8 @@ pub async fn set_receipt_accounts(
     input: ReceiptAccountsInput<'_>,
 ) -> Result<bool, PlanError> {
     let fees = check_fees_account(input.fees)?;
-    let clearing = check_clearing_account(input.clearing, "Compte d'attente commun", config)?;
+    let lang = i18n::current();
+    let clearing = check_clearing_account(input.clearing, lang.t("account_plan.clearing"), config)?;
     let mut wanted: BTreeMap<String, String> = BTreeMap::new();
     if fees.as_str() != config.gateway_fees {
         wanted.insert(FEES.into(), fees.to_string());
@@ -602,8 +618,8 @@ pub async fn set_receipt_accounts(
         if typed.trim().is_empty() {
             continue;
         }
-        let account =
-            check_clearing_account(typed, &format!("Compte d'attente de {name}"), config)?;
+        let what = lang.tf("account_plan.clearing_of", &[("name", name)]);
+        let account = check_clearing_account(typed, &what, config)?;
         if account != clearing {
             wanted.insert(format!("{CLEARING_PREFIX}{gateway}"), account.to_string());
         }

@@ -44,6 +44,36 @@ pub struct AuditEntry {
     pub after: Option<String>,
 }
 
+impl AuditEntry {
+    /// What the action was, in the reader's language; empty for an action without a name
+    /// (its code, shown next to it, still says it).
+    pub fn action_label(&self) -> &'static str {
+        let key = match self.action.as_str() {
+            "accounts.receipts" => "audit_action.accounts_receipts",
+            "category.add" => "audit_action.category_add",
+            "category.update" => "audit_action.category_update",
+            "category.delete" => "audit_action.category_delete",
+            "charge.add" => "audit_action.charge_add",
+            "charge.bulk" => "audit_action.charge_bulk",
+            "gateway.settings" => "audit_action.gateway_settings",
+            "member.create" => "audit_action.member_create",
+            "member.update" => "audit_action.member_update",
+            "member.deactivate" => "audit_action.member_deactivate",
+            "member.reactivate" => "audit_action.member_reactivate",
+            "member.invite" => "audit_action.member_invite",
+            "member.import" => "audit_action.member_import",
+            "payment.refund" => "audit_action.payment_refund",
+            "payment.cancel" => "audit_action.payment_cancel",
+            "payment_request.send" => "audit_action.payment_request_send",
+            "payment_request.send_all" => "audit_action.payment_request_send_all",
+            "payment_request.cancel" => "audit_action.payment_request_cancel",
+            "saved_card.charge" => "audit_action.saved_card_charge",
+            _ => return "",
+        };
+        crate::i18n::current().t(key)
+    }
+}
+
 pub async fn recent(pool: &Pool, limit: i64) -> anyhow::Result<Vec<AuditEntry>> {
     let rows = sqlx::query(
         "SELECT a.at, a.action, a.target, a.before_state, a.after_state, u.email \

@@ -24,7 +24,7 @@ pub struct JournalFilter {
     pub gateway: Option<String>,
 }
 
-/// `YYYY-MM-DD`, or the French message for a date that is not one.
+/// `YYYY-MM-DD`, or the message (in the reader's language) for a date that is not one.
 pub fn parse_date(input: &str, what: &str) -> Result<Option<String>, String> {
     let value = input.trim();
     if value.is_empty() {
@@ -33,17 +33,18 @@ pub fn parse_date(input: &str, what: &str) -> Result<Option<String>, String> {
     let format = time::macros::format_description!("[year]-[month]-[day]");
     time::Date::parse(value, &format)
         .map(|_| Some(value.to_string()))
-        .map_err(|_| format!("{what} : indiquez une date au format AAAA-MM-JJ."))
+        .map_err(|_| crate::i18n::current().tf("period.bad_date", &[("what", what)]))
 }
 
 /// A period typed in a form: both ends optional, the start not after the end.
 pub fn parse_period(from: &str, to: &str) -> Result<(Option<String>, Option<String>), String> {
-    let from = parse_date(from, "Du")?;
-    let to = parse_date(to, "Au")?;
+    let lang = crate::i18n::current();
+    let from = parse_date(from, lang.t("period.from"))?;
+    let to = parse_date(to, lang.t("period.to"))?;
     if let (Some(f), Some(t)) = (&from, &to)
         && f > t
     {
-        return Err("La date de début doit précéder la date de fin.".into());
+        return Err(lang.t("period.start_after_end").into());
     }
     Ok((from, to))
 }
@@ -59,7 +60,9 @@ impl JournalFilter {
         gateway: &str,
     ) -> Result<JournalFilter, String> {
         let (from, to) = parse_period(from, to)?;
-        let account = parse_account_prefix(account).map_err(|e| format!("Compte : {e}"))?;
+        let account = parse_account_prefix(account).map_err(|e| {
+            crate::i18n::current().tf("period.account", &[("error", &e.to_string())])
+        })?;
         let text = |v: &str| (!v.trim().is_empty()).then(|| v.trim().to_string());
         Ok(JournalFilter {
             from,

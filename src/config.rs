@@ -165,27 +165,28 @@ pub struct ChartOfAccounts {
 }
 
 impl ChartOfAccounts {
-    /// The account's name, for exports (the French plan comptable associatif).
-    pub fn label(&self, account: &str) -> &'static str {
-        if account == self.members {
-            "Adhérents et usagers"
+    /// The translation key of the account's name (`account_name.*`: in French, the names of
+    /// the plan comptable associatif, which exports use).
+    pub fn label_key(&self, account: &str) -> Option<&'static str> {
+        Some(if account == self.members {
+            "account_name.members"
         } else if account == self.gateway_clearing {
-            "Encaissements en cours (prestataires de paiement)"
+            "account_name.clearing"
         } else if account == self.gateway_fees {
-            "Services bancaires et assimilés"
+            "account_name.fees"
         } else if account == self.income_dues {
-            "Cotisations"
+            "account_name.dues"
         } else if account == self.income_insurance {
-            "Autres prestations de services (assurance)"
+            "account_name.insurance"
         } else if account == self.income_outings {
-            "Prestations de services (sorties)"
+            "account_name.outings"
         } else if account == self.income_shirts {
-            "Ventes de marchandises"
+            "account_name.shirts"
         } else if account == self.income_other {
-            "Produits divers de gestion courante"
+            "account_name.other"
         } else {
-            ""
-        }
+            return None;
+        })
     }
 
     pub fn income_for(&self, category: ChargeCategory) -> &str {

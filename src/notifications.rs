@@ -101,6 +101,34 @@ pub struct StoredNotification {
     pub body: String,
 }
 
+impl StoredNotification {
+    /// The verdict in the reader's language (the stored code stays the audit trail's word).
+    pub fn verdict_label(&self) -> String {
+        let lang = crate::i18n::current();
+        if let Some(status) = self.verdict.strip_prefix("status:") {
+            let status =
+                crate::domain::PaymentStatus::parse(status).map_or(status, |s| s.label_fr());
+            return lang.tf("notification_verdict.status", &[("status", status)]);
+        }
+        if let Some(anomaly) = self.verdict.strip_prefix("flagged:") {
+            let anomaly = crate::payments::anomaly_label(anomaly);
+            return lang.tf("notification_verdict.flagged", &[("anomaly", anomaly)]);
+        }
+        lang.t(match self.verdict.as_str() {
+            "received" => "notification_verdict.received",
+            "ignored" => "notification_verdict.ignored",
+            "rejected" => "notification_verdict.rejected",
+            "malformed" => "notification_verdict.malformed",
+            "unverifiable" => "notification_verdict.unverifiable",
+            "posted" => "notification_verdict.posted",
+            "duplicate" => "notification_verdict.duplicate",
+            "unknown_payment" => "notification_verdict.unknown_payment",
+            other => return other.to_string(),
+        })
+        .to_string()
+    }
+}
+
 /// The notifications received about a payment, oldest first.
 pub async fn list_for_payment(
     pool: &Pool,

@@ -272,9 +272,7 @@ impl Applied {
             Applied::Moved { status, .. } => format!("status:{}", status.as_str()),
             Applied::Unchanged { .. } => "duplicate".into(),
             Applied::UnknownPayment => "unknown_payment".into(),
-            Applied::Flagged { anomaly, .. } => {
-                format!("flagged:{}", anomaly.split(':').next().unwrap_or(anomaly))
-            }
+            Applied::Flagged { anomaly, .. } => format!("flagged:{}", anomaly_code(anomaly)),
         }
     }
 }
@@ -699,6 +697,28 @@ async fn find_by_gateway_ref(
     row.as_ref().map(from_row).transpose()
 }
 
+/// The kind of an anomaly recorded on a payment: the word before its first `:`
+/// (`amount_mismatch: the gateway reported…`).
+pub fn anomaly_code(anomaly: &str) -> &str {
+    anomaly.split(':').next().unwrap_or(anomaly).trim()
+}
+
+/// What an anomaly means, in the reader's language; the recorded text is its technical detail.
+pub fn anomaly_label(anomaly: &str) -> &'static str {
+    crate::i18n::current().t(match anomaly_code(anomaly) {
+        "reference_mismatch" => "payment_anomaly.reference_mismatch",
+        "currency_mismatch" => "payment_anomaly.currency_mismatch",
+        "mode_mismatch" => "payment_anomaly.mode_mismatch",
+        "amount_mismatch" => "payment_anomaly.amount_mismatch",
+        "paid_after_close" => "payment_anomaly.paid_after_close",
+        "capture_exceeds_amount" => "payment_anomaly.capture_exceeds_amount",
+        "capture_out_of_range" => "payment_anomaly.capture_out_of_range",
+        "refund_before_payment" => "payment_anomaly.refund_before_payment",
+        "refund_exceeds_payment" => "payment_anomaly.refund_exceeds_payment",
+        _ => "payment_anomaly.other",
+    })
+}
+
 async fn flag(pool: &Pool, id: &str, anomaly: &str) -> anyhow::Result<()> {
     tracing::warn!(payment_id = id, anomaly, "payment flagged for a manager");
     sqlx::query("UPDATE payments SET anomaly = $2, updated_at = $3 WHERE id = $1")
@@ -714,12 +734,17 @@ async fn flag(pool: &Pool, id: &str, anomaly: &str) -> anyhow::Result<()> {
 /// Why a manager's refund or cancellation was not done.
 #[derive(Debug, thiserror::Error)]
 pub enum ActionError {
+    /// Refused by obole's rules, with the message for the manager (in the request's language).
     #[error("{0}")]
     NotAllowed(String),
     #[error(transparent)]
     Gateway(#[from] GatewayError),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+fn not_allowed(key: &'static str, args: &[(&str, &str)]) -> ActionError {
+    ActionError::NotAllowed(crate::i18n::current().tf(key, args))
 }
 
 /// A refund asked by a manager: checked, recorded, asked of the gateway (never inside a
@@ -734,21 +759,19 @@ pub async fn request_refund(
 ) -> Result<RefundStatus, ActionError> {
     let payment = find(pool, payment_id)
         .await?
-        .ok_or_else(|| ActionError::NotAllowed("Paiement introuvable.".into()))?;
+        .ok_or_else(|| not_allowed("payment_action.not_found", &[]))?;
     if !matches!(
         payment.status,
         PaymentStatus::Paid | PaymentStatus::PartiallyRefunded
     ) {
-        return Err(ActionError::NotAllowed(format!(
-            "Seul un paiement encaissé peut être remboursé (celui-ci est « {} »).",
-            payment.status.label_fr()
-        )));
+        return Err(not_allowed(
+            "payment_action.refund_only_paid",
+            &[("status", payment.status.label_fr())],
+        ));
     }
     let capabilities = gateway.capabilities();
     if !capabilities.refund {
-        return Err(ActionError::NotAllowed(
-            "Ce prestataire ne permet pas de rembourser depuis obole.".into(),
-        ));
+        return Err(not_allowed("payment_action.refund_unsupported", &[]));
     }
     let in_flight: i64 = sqlx::query_scalar(
         // A refund the gateway confirmed while its request was being recorded is already in
@@ -770,19 +793,18 @@ pub async fn request_refund(
         .context("could not read the refunded total")?;
     let refundable = paid - Money::from_cents(refunded) - Money::from_cents(in_flight);
     if !amount.is_positive() || amount > refundable {
-        return Err(ActionError::NotAllowed(format!(
-            "Le remboursement doit être compris entre 0,01 € et {refundable}."
-        )));
+        return Err(not_allowed(
+            "payment_action.refund_range",
+            &[("max", &refundable.to_string())],
+        ));
     }
     if amount < refundable && !capabilities.partial_refund {
-        return Err(ActionError::NotAllowed(
-            "Ce prestataire ne permet que le remboursement total.".into(),
-        ));
+        return Err(not_allowed("payment_action.refund_full_only", &[]));
     }
     let gateway_ref = payment
         .gateway_ref
         .clone()
-        .ok_or_else(|| ActionError::NotAllowed("Paiement sans référence prestataire.".into()))?;
+        .ok_or_else(|| not_allowed("payment_action.no_gateway_ref", &[]))?;
     let refund_id = db::new_id();
     let now = db::now_text();
     sqlx::query(
@@ -899,18 +921,15 @@ pub async fn request_cancel(
 ) -> Result<(), ActionError> {
     let payment = find(pool, payment_id)
         .await?
-        .ok_or_else(|| ActionError::NotAllowed("Paiement introuvable.".into()))?;
+        .ok_or_else(|| not_allowed("payment_action.not_found", &[]))?;
     if !payment.status.is_open() {
-        return Err(ActionError::NotAllowed(format!(
-            "Seule une demande non payée peut être annulée (celle-ci est « {} »).",
-            payment.status.label_fr()
-        )));
+        return Err(not_allowed(
+            "payment_action.cancel_only_open",
+            &[("status", payment.status.label_fr())],
+        ));
     }
     if !gateway.capabilities().cancel {
-        return Err(ActionError::NotAllowed(
-            "Ce prestataire ne permet pas d'annuler une demande : elle expirera d'elle-même."
-                .into(),
-        ));
+        return Err(not_allowed("payment_action.cancel_unsupported", &[]));
     }
     if let Some(gateway_ref) = &payment.gateway_ref {
         gateway.cancel(gateway_ref).await?;
@@ -959,6 +978,18 @@ pub struct Refund {
     pub gateway_refund_id: Option<String>,
     pub failure_reason: Option<String>,
     pub created_at: String,
+}
+
+impl Refund {
+    /// The refund's status in the reader's language.
+    pub fn status_label(&self) -> &'static str {
+        crate::i18n::current().t(match self.status.as_str() {
+            "requested" => "refund_status.requested",
+            "pending" => "refund_status.pending",
+            "succeeded" => "refund_status.succeeded",
+            _ => "refund_status.failed",
+        })
+    }
 }
 
 pub async fn list_refunds(pool: &Pool, payment_id: &str) -> anyhow::Result<Vec<Refund>> {

@@ -5,16 +5,26 @@ use std::fmt;
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct AccountNumber(String);
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AccountError {
-    #[error("Indiquez un numéro de compte.")]
     Empty,
-    #[error("Un numéro de compte ne contient que des chiffres (par exemple 756).")]
     NotDigits,
-    #[error("Un numéro de compte compte de 3 à 8 chiffres.")]
     Length,
-    #[error("Un numéro de compte commence par sa classe, de 1 à 8 (plan comptable).")]
     Class,
+}
+
+impl std::error::Error for AccountError {}
+
+/// Said in the reader's language (translation keys `account_error.*`).
+impl fmt::Display for AccountError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(crate::i18n::current().t(match self {
+            AccountError::Empty => "account_error.empty",
+            AccountError::NotDigits => "account_error.not_digits",
+            AccountError::Length => "account_error.length",
+            AccountError::Class => "account_error.class",
+        }))
+    }
 }
 
 impl AccountNumber {

@@ -29,86 +29,112 @@ pub fn known(id: &str) -> Option<&'static str> {
 #[derive(Debug, Clone, Copy)]
 pub struct Field {
     pub name: &'static str,
-    pub label: &'static str,
+    /// The translation key of its label (`gateway_field.*`).
+    label_key: &'static str,
     /// Never shown back: only "enregistré (…abcd)".
     pub secret: bool,
-    /// What a valid value looks like, shown under the field.
-    pub hint: &'static str,
+    /// The translation key of what a valid value looks like, shown under the field; empty
+    /// when there is nothing to say.
+    hint_key: &'static str,
 }
 
-const fn secret(name: &'static str, label: &'static str, hint: &'static str) -> Field {
-    Field {
-        name,
-        label,
-        secret: true,
-        hint,
+impl Field {
+    /// Its label, in the reader's language.
+    pub fn label(&self) -> &'static str {
+        crate::i18n::current().t(self.label_key)
+    }
+
+    /// What a valid value looks like, in the reader's language (empty: nothing to say).
+    pub fn hint(&self) -> &'static str {
+        if self.hint_key.is_empty() {
+            ""
+        } else {
+            crate::i18n::current().t(self.hint_key)
+        }
     }
 }
 
-const fn plain(name: &'static str, label: &'static str, hint: &'static str) -> Field {
+const fn secret(name: &'static str, label_key: &'static str, hint_key: &'static str) -> Field {
     Field {
         name,
-        label,
+        label_key,
+        secret: true,
+        hint_key,
+    }
+}
+
+const fn plain(name: &'static str, label_key: &'static str, hint_key: &'static str) -> Field {
+    Field {
+        name,
+        label_key,
         secret: false,
-        hint,
+        hint_key,
     }
 }
 
 pub fn fields_of(gateway: &str) -> &'static [Field] {
     const SANDBOX: &[Field] = &[
-        secret("api_key", "Clé d'API", ""),
-        secret(
-            "webhook_secret",
-            "Secret de signature des notifications",
-            "",
-        ),
+        secret("api_key", "gateway_field.api_key", ""),
+        secret("webhook_secret", "gateway_field.notification_secret", ""),
     ];
     const HELLOASSO: &[Field] = &[
-        plain("client_id", "Identifiant client (client_id)", ""),
-        secret("client_secret", "Secret client (client_secret)", ""),
+        plain("client_id", "gateway_field.client_id", ""),
+        secret("client_secret", "gateway_field.client_secret", ""),
         plain(
             "organization_slug",
-            "Nom de l'association chez HelloAsso (slug)",
-            "minuscules, chiffres et tirets, comme dans l'adresse de sa page",
+            "gateway_field.organization_slug",
+            "gateway_field.organization_slug_hint",
         ),
-        secret(
-            "signature_key",
-            "Clé de signature des notifications (partenaires, facultative)",
-            "",
-        ),
+        secret("signature_key", "gateway_field.signature_key", ""),
     ];
     const STRIPE: &[Field] = &[
-        secret("secret_key", "Clé secrète", "sk_test_… ou sk_live_…"),
+        secret(
+            "secret_key",
+            "gateway_field.secret_key",
+            "gateway_field.sk_hint",
+        ),
         secret(
             "webhook_secret",
-            "Secret de signature du webhook",
-            "whsec_…",
+            "gateway_field.webhook_secret",
+            "gateway_field.whsec_hint",
         ),
     ];
     const PAYPAL: &[Field] = &[
-        plain("client_id", "Identifiant client de l'application REST", ""),
-        secret("client_secret", "Secret de l'application REST", ""),
+        plain("client_id", "gateway_field.rest_client_id", ""),
+        secret("client_secret", "gateway_field.rest_client_secret", ""),
         plain(
             "webhook_id",
-            "Identifiant du webhook",
-            "lettres et chiffres, affiché par PayPal pour le webhook",
+            "gateway_field.webhook_id",
+            "gateway_field.webhook_id_hint",
         ),
     ];
-    const MOLLIE: &[Field] = &[secret("api_key", "Clé d'API", "test_… ou live_…")];
+    const MOLLIE: &[Field] = &[secret(
+        "api_key",
+        "gateway_field.api_key",
+        "gateway_field.mollie_hint",
+    )];
     const PAYPLUG: &[Field] = &[secret(
         "secret_key",
-        "Clé secrète",
-        "sk_test_… ou sk_live_…",
+        "gateway_field.secret_key",
+        "gateway_field.sk_hint",
     )];
     const PAYZEN: &[Field] = &[
-        plain("shop_id", "Identifiant de la boutique", "8 chiffres"),
+        plain(
+            "shop_id",
+            "gateway_field.shop_id",
+            "gateway_field.shop_id_hint",
+        ),
         secret(
             "password",
-            "Mot de passe de l'API REST",
-            "testpassword_… ou prodpassword_…",
+            "gateway_field.rest_password",
+            "gateway_field.payzen_hint",
         ),
     ];
-    const STANCER: &[Field] = &[secret("secret_key", "Clé secrète", "stest_… ou sprod_…")];
+    const STANCER: &[Field] = &[secret(
+        "secret_key",
+        "gateway_field.secret_key",
+        "gateway_field.stancer_hint",
+    )];
     match gateway {
         "sandbox" => SANDBOX,
         "helloasso" => HELLOASSO,
@@ -170,16 +196,16 @@ impl Credentials {
     }
 }
 
-/// Checks a value typed for `field` of `gateway`; the error is the message for the admin.
+/// Checks a value typed for `field` of `gateway`; the error is the message for the admin, in
+/// the reader's language.
 pub fn check(gateway: &str, field: &Field, value: &str) -> Result<(), String> {
-    let label = field.label;
+    let lang = crate::i18n::current();
+    let label = field.label();
     if value.chars().count() > 500 {
-        return Err(format!("{label} : 500 caractères au plus."));
+        return Err(lang.tf("gateway_settings.too_long", &[("label", label)]));
     }
     if value.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(format!(
-            "{label} : ni espace ni caractère invisible (vérifiez le copier-coller)."
-        ));
+        return Err(lang.tf("gateway_settings.whitespace", &[("label", label)]));
     }
     let starts = |prefixes: &[&str]| prefixes.iter().any(|p| value.starts_with(p));
     let ok = match (gateway, field.name) {
@@ -200,9 +226,9 @@ pub fn check(gateway: &str, field: &Field, value: &str) -> Result<(), String> {
     if ok {
         Ok(())
     } else {
-        Err(format!(
-            "{label} : cette valeur n'a pas la forme attendue ({}).",
-            field.hint
+        Err(lang.tf(
+            "gateway_settings.bad_shape",
+            &[("label", label), ("hint", field.hint())],
         ))
     }
 }
@@ -291,38 +317,32 @@ pub fn apply(settings: &mut Settings, gateway: &str, saved: &Credentials, test_m
     }
 }
 
-/// Why a gateway would not be in the mode the admin declared, in the admin's words.
+/// Why a gateway would not be in the mode the admin declared, in the admin's words (and
+/// language).
 pub fn mode_mismatch(gateway: &str, declared_test: bool, emulated: bool) -> String {
+    let lang = crate::i18n::current();
     if declared_test {
-        let live_key = match gateway {
-            "stripe" | "payplug" => "une clé de production (sk_live_…)",
-            "mollie" => "une clé de production (live_…)",
-            "payzen" => "un mot de passe de production (prodpassword_…)",
-            "stancer" => "une clé de production (sprod_…)",
-            _ => "des identifiants de production",
-        };
-        format!(
-            "Le mode test est coché, mais c'est {live_key} qui est enregistrée : saisissez la clé \
-             de test, ou décochez le mode test pour encaisser pour de vrai."
-        )
+        let live_key = lang.t(match gateway {
+            "stripe" | "payplug" => "gateway_settings.live_key_sk",
+            "mollie" => "gateway_settings.live_key_mollie",
+            "payzen" => "gateway_settings.live_key_payzen",
+            "stancer" => "gateway_settings.live_key_stancer",
+            _ => "gateway_settings.live_key_other",
+        });
+        lang.tf("gateway_settings.test_mode_live_key", &[("key", live_key)])
     } else if gateway == "sandbox" {
-        "Le bac à sable est toujours en mode test : aucun argent réel n'y circule.".into()
+        lang.t("gateway_settings.sandbox_always_test").into()
     } else if emulated && matches!(gateway, "helloasso" | "paypal") {
-        "Ce moyen de paiement est relié à l'émulateur d'obole (configuration) : il reste en \
-         mode test."
-            .into()
+        lang.t("gateway_settings.emulated_stays_test").into()
     } else {
-        let test_key = match gateway {
-            "stripe" | "payplug" => "la clé enregistrée est une clé de test (sk_test_…)",
-            "mollie" => "la clé enregistrée est une clé de test (test_…)",
-            "payzen" => "le mot de passe enregistré est celui de test (testpassword_…)",
-            "stancer" => "la clé enregistrée est une clé de test (stest_…)",
-            _ => "les identifiants enregistrés sont ceux du mode test",
-        };
-        format!(
-            "Le mode test est décoché, mais {test_key} : saisissez la clé de production pour \
-             encaisser pour de vrai."
-        )
+        let test_key = lang.t(match gateway {
+            "stripe" | "payplug" => "gateway_settings.test_key_sk",
+            "mollie" => "gateway_settings.test_key_mollie",
+            "payzen" => "gateway_settings.test_key_payzen",
+            "stancer" => "gateway_settings.test_key_stancer",
+            _ => "gateway_settings.test_key_other",
+        });
+        lang.tf("gateway_settings.live_mode_test_key", &[("key", test_key)])
     }
 }
 
@@ -358,6 +378,30 @@ mod tests {
                 let now = current_value(&settings, gateway, field.name)
                     .unwrap_or_else(|| panic!("{gateway}.{} is read", field.name));
                 assert_eq!(now.expose_secret(), value, "{gateway}.{}", field.name);
+            }
+        }
+    }
+
+    #[test]
+    fn every_field_has_a_label_and_its_hint_in_both_languages() {
+        for gateway in GATEWAY_IDS {
+            for field in fields_of(gateway) {
+                for lang in crate::i18n::LANGS {
+                    assert_ne!(
+                        lang.t(field.label_key),
+                        field.label_key,
+                        "{gateway}.{}",
+                        field.name
+                    );
+                    if !field.hint_key.is_empty() {
+                        assert_ne!(
+                            lang.t(field.hint_key),
+                            field.hint_key,
+                            "{gateway}.{}",
+                            field.name
+                        );
+                    }
+                }
             }
         }
     }

@@ -119,7 +119,7 @@ pub struct Change {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
-    /// Refused, with the message for the admin.
+    /// Refused, with the message for the admin (in the request's language).
     #[error("{0}")]
     Invalid(String),
     /// Someone saved this gateway since the form was shown.
@@ -278,7 +278,9 @@ impl GatewaySetup {
         }
         if change.is_default && !change.enabled {
             return Err(SaveError::Invalid(
-                "Un moyen de paiement désactivé ne peut pas être celui proposé par défaut.".into(),
+                crate::i18n::current()
+                    .t("gateway_settings.default_disabled")
+                    .into(),
             ));
         }
 
@@ -332,12 +334,7 @@ impl GatewaySetup {
         let sealed = match (&next, rewrite) {
             (Some(next), true) if !next.is_empty() => {
                 let key = self.key.as_ref().ok_or_else(|| {
-                    SaveError::Invalid(
-                        "Les identifiants ne peuvent pas être enregistrés : aucune clé de \
-                         chiffrement n'est définie (OBOLE_SETTINGS_KEY). Les autres réglages \
-                         peuvent l'être ; laissez les champs d'identifiants vides."
-                            .into(),
-                    )
+                    SaveError::Invalid(crate::i18n::current().t("gateway_settings.no_key").into())
                 })?;
                 Some((
                     key.seal(gateway, &next.to_json()?)?,

@@ -17,6 +17,14 @@ use crate::web::{
 
 const PAGE: &str = "/admin/settings/accounts";
 
+fn t(key: &'static str) -> &'static str {
+    crate::i18n::current().t(key)
+}
+
+fn tf(key: &'static str, args: &[(&str, &str)]) -> String {
+    crate::i18n::current().tf(key, args)
+}
+
 pub struct GatewayAccount {
     pub id: String,
     pub name: String,
@@ -143,9 +151,9 @@ pub async fn add_category(
     )
     .await
     .map(|c| {
-        format!(
-            "Catégorie « {} » ajoutée (compte {}).",
-            c.label, c.income_account
+        tf(
+            "account_plan.added",
+            &[("label", &c.label), ("account", &c.income_account)],
         )
     });
     outcome(&state, &current, result, Some(form)).await
@@ -183,13 +191,15 @@ pub async fn update_category(
     .await
     .map(|changed| {
         if changed {
-            format!(
-                "Catégorie « {} » enregistrée : les nouvelles sommes dues iront au compte {}.",
-                form.label.trim(),
-                form.income_account.trim()
+            tf(
+                "account_plan.saved",
+                &[
+                    ("label", form.label.trim()),
+                    ("account", form.income_account.trim()),
+                ],
             )
         } else {
-            "Rien n'a changé.".to_string()
+            t("account_plan.unchanged").to_string()
         }
     });
     outcome(&state, &current, result, None).await
@@ -210,7 +220,7 @@ pub async fn delete_category(
     current.session.check_csrf(&form.csrf_token)?;
     let result = account_plan::delete_category(&state.pool, &current.user.id, &code)
         .await
-        .map(|c| format!("Catégorie « {} » supprimée.", c.label));
+        .map(|c| tf("account_plan.deleted", &[("label", &c.label)]));
     outcome(&state, &current, result, None).await
 }
 
@@ -234,7 +244,7 @@ pub async fn set_receipt_accounts(
         let gateway = gateways
             .iter()
             .find(|g| g.id == id)
-            .ok_or_else(|| AppError::BadRequest("Moyen de paiement inconnu.".into()))?;
+            .ok_or_else(|| AppError::BadRequest(t("account_plan.unknown_gateway").into()))?;
         by_gateway.push((gateway.id.clone(), gateway.name.clone(), typed.as_str()));
     }
     by_gateway.sort();
@@ -252,10 +262,9 @@ pub async fn set_receipt_accounts(
     .await
     .map(|changed| {
         if changed {
-            "Comptes des encaissements enregistrés : ils s'appliquent aux nouvelles écritures."
-                .to_string()
+            t("account_plan.receipts_saved").to_string()
         } else {
-            "Rien n'a changé.".to_string()
+            t("account_plan.unchanged").to_string()
         }
     });
     outcome(&state, &current, result, None).await

@@ -75,12 +75,16 @@ pub async fn journal_filter(
             .iter()
             .any(|m| &m.id == member)
     {
-        return Ok(Err("Membre inconnu.".into()));
+        return Ok(Err(crate::i18n::current()
+            .t("ledger.unknown_member")
+            .into()));
     }
     if let Some(gateway) = &filter.gateway
         && !gateway_names(state).await?.contains_key(gateway)
     {
-        return Ok(Err("Moyen de paiement inconnu.".into()));
+        return Ok(Err(crate::i18n::current()
+            .t("ledger.unknown_gateway")
+            .into()));
     }
     Ok(Ok(filter))
 }
@@ -96,8 +100,8 @@ struct LedgerView {
     journal: Option<JournalPage>,
     filtered: bool,
     balanced: bool,
-    /// Debit minus credit of the selected lines.
-    selection_balance: Money,
+    /// Debit minus credit of the selected lines, in words ("12,00 € débiteur").
+    selection_balance_text: String,
     export_link: String,
     previous_link: Option<String>,
     next_link: Option<String>,
@@ -127,7 +131,7 @@ pub async fn ledger(
             .ok()
             .filter(|p| *p >= 1)
             .map(Some)
-            .ok_or_else(|| "Numéro de page invalide.".to_string()),
+            .ok_or_else(|| crate::i18n::current().t("ledger.bad_page").to_string()),
     };
     let checked = match page {
         Ok(page) => journal_filter(&state, &query)
@@ -171,6 +175,20 @@ pub async fn ledger(
             j.total_debit - j.total_credit,
         )
     });
+    let lang = crate::i18n::current();
+    let selection_balance_text = if selection_balance.is_positive() {
+        lang.tf(
+            "ledger.debit_balance",
+            &[("amount", &selection_balance.to_string())],
+        )
+    } else if selection_balance.cents() == 0 {
+        lang.t("ledger.zero_balance").to_string()
+    } else {
+        lang.tf(
+            "ledger.credit_balance",
+            &[("amount", &selection_balance.abs().to_string())],
+        )
+    };
     let query_string = filter.query_string();
     let export_link = if query_string.is_empty() {
         "/admin/ledger/export?format=csv".to_string()
@@ -191,7 +209,7 @@ pub async fn ledger(
         journal,
         filtered: !filter.is_empty(),
         balanced,
-        selection_balance,
+        selection_balance_text,
         export_link,
         previous_link,
         next_link,
@@ -238,15 +256,16 @@ pub async fn balances(
     ManagerUser(current): ManagerUser,
     query: web::Query<PeriodQuery>,
 ) -> Result<HttpResponse, AppError> {
+    let lang = crate::i18n::current();
     let fiscal_year =
         books::fiscal_year_of(&state.settings, &crate::db::today_text()).map_err(|e| {
-            AppError::BadRequest(format!("Exercice mal configuré (fiscal_year_end) : {e}"))
+            AppError::BadRequest(lang.tf("ledger.bad_fiscal_year", &[("error", &e.to_string())]))
         })?;
     let checked = books::parse_period(&query.from, &query.to).and_then(|(from, to)| {
         let from = from.unwrap_or_else(|| fiscal_year.from.clone());
         let to = to.unwrap_or_else(|| fiscal_year.to.clone());
         if from > to {
-            Err("La date de début doit précéder la date de fin.".to_string())
+            Err(lang.t("period.start_after_end").to_string())
         } else {
             Ok((from, to))
         }
@@ -266,7 +285,7 @@ pub async fn balances(
     };
     let names = gateway_names(&state).await?;
     let labels =
-        account_plan::account_labels(&state.pool, &state.settings.accounts, &names).await?;
+        account_plan::account_labels(&state.pool, &state.settings.accounts, &names, lang).await?;
     let rows: Vec<BalanceRow> = totals
         .into_iter()
         .map(|t| BalanceRow {

@@ -26,13 +26,12 @@ pub async fn journal(
     ManagerUser(current): ManagerUser,
     query: web::Query<ExportQuery>,
 ) -> Result<HttpResponse, AppError> {
+    let lang = crate::i18n::current();
     let format = match query.format.as_deref().unwrap_or("csv") {
         "csv" => Format::Csv,
         "fec" => Format::Fec,
         _ => {
-            return Err(AppError::BadRequest(
-                "Format d'export inconnu : csv ou fec.".into(),
-            ));
+            return Err(AppError::BadRequest(lang.t("ledger.bad_format").into()));
         }
     };
     let this_year = time::OffsetDateTime::now_utc().year();
@@ -42,18 +41,16 @@ pub async fn journal(
             .parse::<i32>()
             .ok()
             .filter(|y| (2000..=this_year + 1).contains(y))
-            .ok_or_else(|| AppError::BadRequest("Année invalide.".into()))?,
+            .ok_or_else(|| AppError::BadRequest(lang.t("ledger.bad_year").into()))?,
     };
     let period = exports::fiscal_year(&state.settings, year).map_err(|e| {
-        AppError::BadRequest(format!("Exercice mal configuré (fiscal_year_end) : {e}"))
+        AppError::BadRequest(lang.tf("ledger.bad_fiscal_year", &[("error", &e.to_string())]))
     })?;
     let selection = journal_filter(&state, &query.selection)
         .await?
         .map_err(AppError::BadRequest)?;
     if format == Format::Fec && !selection.is_empty() {
-        return Err(AppError::BadRequest(
-            "Le FEC couvre tout l'exercice : les filtres ne s'y appliquent pas.".into(),
-        ));
+        return Err(AppError::BadRequest(lang.t("ledger.fec_no_filters").into()));
     }
     tracing::info!(by = %current.user.id, ?format, year, "journal export");
     let (file_name, content_type, filter) = match format {
@@ -78,8 +75,14 @@ pub async fn journal(
         ),
     };
     let names = gateway_names(&state).await?;
-    let labels =
-        account_plan::account_labels(&state.pool, &state.settings.accounts, &names).await?;
+    // The files are French accounting documents (the FEC is normative): French account names.
+    let labels = account_plan::account_labels(
+        &state.pool,
+        &state.settings.accounts,
+        &names,
+        crate::i18n::Lang::Fr,
+    )
+    .await?;
     let body = exports::stream(state.pool.clone(), labels, format, filter);
     Ok(HttpResponse::Ok()
         .content_type(content_type)

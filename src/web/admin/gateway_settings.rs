@@ -34,19 +34,20 @@ pub async fn save(
     form: web::Form<Vec<(String, String)>>,
 ) -> Result<HttpResponse, AppError> {
     let gateway = gateway_settings::known(&id).ok_or(AppError::NotFound)?;
+    let lang = crate::i18n::current();
     let form = SaveForm(form.into_inner().into_iter().collect());
     current.session.check_csrf(form.text("csrf_token"))?;
     let revision = form
         .text("revision")
         .parse::<i64>()
-        .map_err(|_| AppError::BadRequest("Formulaire incomplet : rechargez la page.".into()))?;
+        .map_err(|_| AppError::BadRequest(lang.t("gateway_settings.incomplete").into()))?;
     for name in form.0.keys() {
         if let Some(field) = name.strip_prefix("cred_")
             && gateway_settings::field_of(gateway, field).is_none()
         {
-            return Err(AppError::BadRequest(format!(
-                "Champ inconnu pour ce moyen de paiement : {field}."
-            )));
+            return Err(AppError::BadRequest(
+                lang.tf("gateway_settings.unknown_field", &[("field", field)]),
+            ));
         }
     }
 
@@ -73,7 +74,7 @@ pub async fn save(
     let position = match form.text("position").parse::<i64>() {
         Ok(p) if (1..=99).contains(&p) => p,
         _ => {
-            let message = "L'ordre d'affichage est un nombre entier de 1 à 99.".to_string();
+            let message = lang.t("gateway_settings.bad_position").to_string();
             return page(&state, &current, unprocessable, Some(refuse(message))).await;
         }
     };
@@ -105,23 +106,28 @@ pub async fn save(
         .await
     {
         Ok(outcome) => {
-            let mut message = format!("Réglages de {name} enregistrés.");
+            let mut message = lang.tf("gateway_settings.saved", &[("name", name)]);
             if !outcome.credentials_changed.is_empty() {
                 let labels: Vec<&str> = outcome
                     .credentials_changed
                     .iter()
-                    .map(|n| gateway_settings::field_of(gateway, n).map_or(n.as_str(), |f| f.label))
+                    .map(|n| {
+                        gateway_settings::field_of(gateway, n).map_or(n.as_str(), |f| f.label())
+                    })
                     .collect();
-                message.push_str(&format!(" Identifiants modifiés : {}.", labels.join(", ")));
+                message.push_str(&lang.tf(
+                    "gateway_settings.credentials_changed",
+                    &[("fields", &labels.join(", "))],
+                ));
             }
             match setup.reload(&state.pool, &state.gateways).await {
-                Ok(()) if state.gateways.current().all().is_empty() => message.push_str(
-                    " Attention : plus aucun moyen de paiement n'est proposé aux membres.",
-                ),
+                Ok(()) if state.gateways.current().all().is_empty() => {
+                    message.push_str(lang.t("gateway_settings.none_offered"));
+                }
                 Ok(()) => {}
                 Err(error) => {
                     tracing::error!(error = ?error, "saved gateway settings could not be applied at once");
-                    message.push_str(" Ils s'appliqueront dans un instant.");
+                    message.push_str(lang.t("gateway_settings.applied_soon"));
                 }
             }
             set_notice(&current.session, gateway, "info", &message);
@@ -135,10 +141,7 @@ pub async fn save(
                 &current.session,
                 gateway,
                 "error",
-                &format!(
-                    "Les réglages de {name} ont été modifiés entre-temps (par quelqu'un d'autre ou \
-                     dans un autre onglet) : rien n'a été enregistré. Vérifiez-les et recommencez."
-                ),
+                &lang.tf("gateway_settings.conflict", &[("name", name)]),
             );
             Ok(see_other(&back))
         }
@@ -161,6 +164,7 @@ pub async fn test_connection(
 ) -> Result<HttpResponse, AppError> {
     let gateway = gateway_settings::known(&id).ok_or(AppError::NotFound)?;
     current.session.check_csrf(&form.csrf_token)?;
+    let lang = crate::i18n::current();
     let setup = &state.gateway_setup;
     let snapshot = setup.snapshot(&state.pool).await?;
     let connector = setup.connector(&snapshot.settings, gateway)?;
@@ -171,42 +175,42 @@ pub async fn test_connection(
             &current.session,
             gateway,
             "error",
-            &format!(
-                "Connexion non testée : les identifiants enregistrés pour {name} ne peuvent pas \
-                 être déchiffrés (voir ci-dessous)."
-            ),
+            &lang.tf("gateway_settings.test_locked", &[("name", name)]),
         );
         return Ok(see_other(&back));
     }
     let (level, message) = match connector.check_connection().await {
-        Ok(check) => (
-            "info",
-            format!(
-                "Connexion réussie ({}) : {name} a accepté les identifiants.",
-                if check.live {
-                    "mode production"
-                } else {
-                    "mode test"
-                }
-            ),
-        ),
+        Ok(check) => {
+            let mode = lang.t(if check.live {
+                "gateway_settings.live_mode"
+            } else {
+                "gateway_settings.test_mode"
+            });
+            (
+                "info",
+                lang.tf(
+                    "gateway_settings.test_ok",
+                    &[("mode", mode), ("name", name)],
+                ),
+            )
+        }
         Err(GatewayError::Rejected(reason)) => (
             "error",
-            format!("Identifiants refusés par {name} : {reason}"),
+            lang.tf(
+                "gateway_settings.test_refused",
+                &[("name", name), ("reason", &reason)],
+            ),
         ),
         Err(GatewayError::Unavailable(error)) => {
             tracing::warn!(gateway, error = ?error, "connection test: gateway unreachable");
             (
                 "error",
-                format!(
-                    "{name} injoignable : la connexion n'a pas abouti. Réessayez dans un instant ; \
-                     si cela persiste, vérifiez l'adresse de l'API dans la configuration."
-                ),
+                lang.tf("gateway_settings.test_unreachable", &[("name", name)]),
             )
         }
         Err(GatewayError::Unsupported(_)) => (
             "error",
-            format!("{name} ne permet pas de tester la connexion."),
+            lang.tf("gateway_settings.test_unsupported", &[("name", name)]),
         ),
     };
     set_notice(&current.session, gateway, level, &message);

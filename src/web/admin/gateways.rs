@@ -65,6 +65,8 @@ pub struct GatewaySection {
     pub position: i64,
     pub declared_default: bool,
     pub capabilities: Capabilities,
+    /// How its notifications are proved authentic, in the reader's language.
+    pub verification: &'static str,
     pub webhook_url: String,
     pub fields: Vec<FieldView>,
     pub has_saved_credentials: bool,
@@ -120,6 +122,7 @@ pub async fn page(
         .session
         .remove_as::<Notice>(NOTICE_KEY)
         .and_then(Result::ok);
+    let lang = crate::i18n::current();
     let mut sections = Vec::new();
     for (index, gateway) in snapshot.gateways.iter().enumerate() {
         let connector = setup.connector(&snapshot.settings, gateway.id)?;
@@ -136,6 +139,7 @@ pub async fn page(
             position: gateway.position,
             declared_default: gateway.is_default,
             capabilities: connector.capabilities(),
+            verification: verification(gateway.id, connector.capabilities().verification),
             webhook_url: format!("{}/webhooks/{}", setup.base_url(), gateway.id),
             fields: fields(&snapshot, gateway, refused),
             has_saved_credentials: gateway
@@ -147,15 +151,19 @@ pub async fn page(
             notice: notice.clone().filter(|n| n.gateway == gateway.id),
             revision: gateway.revision(),
             updated: gateway.stored.as_ref().map(|s| {
-                format!(
-                    "Modifié le {} à {}{}",
-                    crate::domain::french_date(&s.updated_at),
-                    s.updated_at.get(11..16).unwrap_or(""),
-                    s.updated_by
-                        .as_deref()
-                        .map(|who| format!(" par {who}"))
-                        .unwrap_or_default()
-                )
+                let when = lang.tf(
+                    "gateways_page.updated",
+                    &[
+                        ("date", &crate::domain::french_date(&s.updated_at)),
+                        ("time", s.updated_at.get(11..16).unwrap_or("")),
+                    ],
+                );
+                let by = s
+                    .updated_by
+                    .as_deref()
+                    .map(|who| lang.tf("gateways_page.updated_by", &[("who", who)]))
+                    .unwrap_or_default();
+                format!("{when}{by}")
             }),
         };
         if let Some(refused) = refused {
@@ -189,13 +197,14 @@ fn fields(
                 matches!(&gateway.saved, Saved::Open(c) if c.get(field.name).is_some());
             let in_use =
                 gateway_settings::current_value(&snapshot.settings, gateway.id, field.name);
-            let origin = if saved_here {
-                "enregistré ici"
+            let lang = crate::i18n::current();
+            let origin = lang.t(if saved_here {
+                "gateways_page.saved_here"
             } else {
-                "configuration"
-            };
+                "gateways_page.from_configuration"
+            });
             let status = match (&in_use, field.secret) {
-                (None, _) => "non renseigné".to_string(),
+                (None, _) => lang.t("gateways_page.not_set").to_string(),
                 (Some(value), true) => match last_four(value.expose_secret()) {
                     Some(tail) => format!("{origin} (…{tail})"),
                     None => origin.to_string(),
@@ -214,14 +223,31 @@ fn fields(
             };
             FieldView {
                 name: field.name,
-                label: field.label,
+                label: field.label(),
                 secret: field.secret,
-                hint: field.hint,
+                hint: field.hint(),
                 value,
                 status,
             }
         })
         .collect()
+}
+
+/// How a gateway's notifications are proved authentic, in the reader's language (the
+/// connector's own words for a gateway this page has no text for).
+fn verification(gateway: &str, connector_says: &'static str) -> &'static str {
+    let key = match gateway {
+        "sandbox" => "gateway_verification.sandbox",
+        "helloasso" => "gateway_verification.helloasso",
+        "stripe" => "gateway_verification.stripe",
+        "paypal" => "gateway_verification.paypal",
+        "mollie" => "gateway_verification.mollie",
+        "payplug" => "gateway_verification.payplug",
+        "payzen" => "gateway_verification.payzen",
+        "stancer" => "gateway_verification.stancer",
+        _ => return connector_says,
+    };
+    crate::i18n::current().t(key)
 }
 
 /// The last four characters of a secret long enough for them to give nothing away.
@@ -231,31 +257,29 @@ fn last_four(secret: &str) -> Option<String> {
 }
 
 fn lock_message(gateway: &GatewayState, lock: &Lock) -> String {
+    let lang = crate::i18n::current();
     let sealed_with = gateway
         .stored
         .as_ref()
         .and_then(|s| s.key_fingerprint())
         .unwrap_or("?");
     let problem = match lock {
-        Lock::NoKey => format!(
-            "Des identifiants sont enregistrés (chiffrés avec la clé d'empreinte {sealed_with}), \
-             mais aucune clé de chiffrement n'est définie (OBOLE_SETTINGS_KEY)"
+        Lock::NoKey => lang.tf(
+            "gateway_settings.lock_no_key",
+            &[("sealed_with", sealed_with)],
         ),
         Lock::Sealed(OpenError::OtherKey {
             sealed_with,
             current,
-        }) => format!(
-            "Les identifiants enregistrés ont été chiffrés avec une autre clé (empreinte \
-             {sealed_with}) que la clé OBOLE_SETTINGS_KEY actuelle (empreinte {current})"
+        }) => lang.tf(
+            "gateway_settings.lock_other_key",
+            &[("sealed_with", sealed_with), ("current", current)],
         ),
-        Lock::Sealed(OpenError::Damaged) => {
-            "Les identifiants enregistrés sont illisibles : ils ont été altérés".to_string()
-        }
+        Lock::Sealed(OpenError::Damaged) => lang.t("gateway_settings.lock_damaged").to_string(),
     };
-    format!(
-        "{problem}. Ce moyen de paiement est hors service tant que la bonne clé n'est pas remise \
-         (puis obole redémarré), ou que les identifiants ne sont pas saisis de nouveau ci-dessous. \
-         Rien n'a été effacé."
+    lang.tf(
+        "gateway_settings.lock_consequence",
+        &[("problem", &problem)],
     )
 }
 

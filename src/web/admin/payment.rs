@@ -13,11 +13,18 @@ use crate::notifications::{self, StoredNotification};
 use crate::payments::{self, ActionError, Payment};
 use crate::web::{AppError, AppState, Layout, ManagerUser, SessionExt, render, see_other};
 
+/// A flagged payment's anomaly: what it means, and the detail recorded.
+pub struct AnomalyView {
+    pub label: &'static str,
+    pub detail: String,
+}
+
 #[derive(Template)]
 #[template(path = "admin/payment.html")]
 struct PaymentDetailView {
     layout: Layout,
     payment: Payment,
+    anomaly: Option<AnomalyView>,
     member: String,
     gateway_name: String,
     capabilities: Option<Capabilities>,
@@ -66,6 +73,10 @@ async fn payment_detail_view(
         refundable,
         refunds,
         notifications: notifications::list_for_payment(&state.pool, &payment.id).await?,
+        anomaly: payment.anomaly.as_ref().map(|a| AnomalyView {
+            label: payments::anomaly_label(a),
+            detail: a.clone(),
+        }),
         payment,
         form_error,
     })
@@ -103,7 +114,7 @@ pub async fn refund(
         .current()
         .get(&payment.gateway)
         .cloned()
-        .ok_or_else(|| AppError::BadRequest("Ce prestataire n'est plus activé.".into()))?;
+        .ok_or_else(|| AppError::BadRequest(t("payment_action.gateway_gone").into()))?;
     let refused = |status: StatusCode, message: String| {
         let state = state.clone();
         let current = &current;
@@ -142,15 +153,15 @@ pub async fn refund(
                 })),
             )
             .await?;
+            let key = match status {
+                RefundStatus::Succeeded => "payment_action.refund_done",
+                RefundStatus::Pending => "payment_action.refund_pending",
+                RefundStatus::Failed => "payment_action.refund_refused",
+            };
+            let amount = amount.to_string();
             current.session.set_flash(
                 "info",
-                &match status {
-                    RefundStatus::Succeeded => format!("Remboursement de {amount} effectué."),
-                    RefundStatus::Pending => format!(
-                        "Remboursement de {amount} demandé ; il sera enregistré quand le prestataire le confirmera."
-                    ),
-                    RefundStatus::Failed => format!("Le prestataire a refusé le remboursement de {amount}."),
-                },
+                &crate::i18n::current().tf(key, &[("amount", &amount)]),
             );
             Ok(see_other(&format!("/admin/payments/{}", payment.id)))
         }
@@ -164,14 +175,17 @@ pub async fn refund(
     }
 }
 
+fn t(key: &'static str) -> &'static str {
+    crate::i18n::current().t(key)
+}
+
 fn gateway_message(error: &GatewayError) -> String {
     match error {
-        GatewayError::Rejected(message) => format!("Le prestataire a refusé : {message}"),
-        GatewayError::Unavailable(_) => {
-            "Le prestataire ne répond pas ; rien n'a été enregistré. Réessayez dans un instant."
-                .into()
+        GatewayError::Rejected(message) => {
+            crate::i18n::current().tf("payment_action.gateway_rejected", &[("message", message)])
         }
-        GatewayError::Unsupported(what) => format!("Ce prestataire ne permet pas de {what}."),
+        GatewayError::Unavailable(_) => t("payment_action.gateway_unavailable").into(),
+        GatewayError::Unsupported(_) => t("payment_action.gateway_unsupported").into(),
     }
 }
 
@@ -196,7 +210,7 @@ pub async fn cancel(
         .current()
         .get(&payment.gateway)
         .cloned()
-        .ok_or_else(|| AppError::BadRequest("Ce prestataire n'est plus activé.".into()))?;
+        .ok_or_else(|| AppError::BadRequest(t("payment_action.gateway_gone").into()))?;
     let outcome = payments::request_cancel(&state.pool, gateway.as_ref(), &payment.id).await;
     let (status, message) = match outcome {
         Ok(()) => {
@@ -211,7 +225,7 @@ pub async fn cancel(
             .await?;
             current
                 .session
-                .set_flash("info", "Demande de paiement annulée.");
+                .set_flash("info", t("payment_action.cancelled"));
             return Ok(see_other(&format!("/admin/payments/{}", payment.id)));
         }
         Err(ActionError::NotAllowed(message)) => (StatusCode::UNPROCESSABLE_ENTITY, message),

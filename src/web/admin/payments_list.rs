@@ -48,7 +48,13 @@ pub struct PaymentRow {
     pub fee: String,
     pub status: &'static str,
     pub gateway_ref: String,
-    pub anomaly: String,
+    pub anomaly: Option<AnomalyTag>,
+}
+
+/// A flagged payment's anomaly: what it means and its code.
+pub struct AnomalyTag {
+    pub label: &'static str,
+    pub code: String,
 }
 
 pub struct Choice {
@@ -79,16 +85,19 @@ pub async fn list(
     query: web::Query<PaymentsQuery>,
 ) -> Result<HttpResponse, AppError> {
     let query = query.into_inner();
+    let lang = crate::i18n::current();
     let status = query.status.trim();
     if !status.is_empty() && PaymentStatus::parse(status).is_none() {
-        return Err(AppError::BadRequest(format!(
-            "Statut inconnu : {}",
-            status.chars().take(40).collect::<String>()
-        )));
+        let typed = status.chars().take(40).collect::<String>();
+        return Err(AppError::BadRequest(
+            lang.tf("payments_list.unknown_status", &[("status", &typed)]),
+        ));
     }
     let gateway = query.gateway.trim();
     if gateway.len() > 40 || !gateway.chars().all(|c| c.is_ascii_alphanumeric()) {
-        return Err(AppError::BadRequest("Moyen de paiement inconnu.".into()));
+        return Err(AppError::BadRequest(
+            lang.t("payments_list.unknown_gateway").into(),
+        ));
     }
     let q: String = query.q.trim().chars().take(100).collect();
     let flagged = query.flagged == "1";
@@ -184,7 +193,10 @@ pub async fn list(
             anomaly: row
                 .try_get::<Option<String>, _>("anomaly")
                 .map_err(get)?
-                .unwrap_or_default(),
+                .map(|a| AnomalyTag {
+                    label: crate::payments::anomaly_label(&a),
+                    code: crate::payments::anomaly_code(&a).to_string(),
+                }),
         });
     }
     let statuses = STATUSES
