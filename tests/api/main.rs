@@ -13,6 +13,7 @@ mod hostile;
 mod isolation;
 mod language;
 mod login;
+mod logo;
 mod mail;
 mod members;
 mod mollie;
