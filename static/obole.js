@@ -52,13 +52,4 @@ function amountHint(field) {
   });
 }
 
-// The manager's menu is a <details> that CSS keeps open on wide screens; a browser too old
-// for that gets it opened here instead.
-function openMenuOnWideScreens() {
-  const menu = document.getElementById("menu");
-  if (!menu || !window.CSS || CSS.supports("selector(::details-content)")) return;
-  if (window.matchMedia("(min-width: 44rem)").matches) menu.open = true;
-}
-
 document.querySelectorAll("input[data-amount-hint]").forEach(amountHint);
-openMenuOnWideScreens();

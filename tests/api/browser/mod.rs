@@ -5,9 +5,13 @@
 //! missing axe-core). Each test saves screenshots in `target/screenshots/`.
 
 mod accessibility;
+mod amount_hint;
 mod gateways;
 mod journey;
 mod manager;
+mod menu;
+mod password_reset;
+mod payment_request;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -67,7 +71,20 @@ impl Drop for Chrome {
 impl Chrome {
     /// Starts Chromium at this window size against the app at `base`; `None` (the test is
     /// skipped) when chromedriver is not installed, except in CI.
-    pub async fn start(base: &str, (width, height): (u32, u32)) -> Option<Chrome> {
+    pub async fn start(base: &str, size: (u32, u32)) -> Option<Chrome> {
+        Chrome::start_with(base, size, true).await
+    }
+
+    /// The same, with JavaScript turned off in the pages (scripts run by the test still work).
+    pub async fn start_without_javascript(base: &str, size: (u32, u32)) -> Option<Chrome> {
+        Chrome::start_with(base, size, false).await
+    }
+
+    async fn start_with(
+        base: &str,
+        (width, height): (u32, u32),
+        javascript: bool,
+    ) -> Option<Chrome> {
         if !std::path::Path::new(CHROMEDRIVER).exists() {
             assert!(
                 !in_ci(),
@@ -107,6 +124,9 @@ impl Chrome {
             options["mobileEmulation"] = json!({
                 "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2, "touch": true }
             });
+        }
+        if !javascript {
+            options["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
         }
         caps.insert("goog:chromeOptions".into(), options);
         let mut client = None;
@@ -181,7 +201,7 @@ impl Chrome {
         self.click("button.primary").await;
         self.c
             .wait()
-            .for_element(Locator::Css("nav form[action='/logout']"))
+            .for_element(Locator::Css("header form[action='/logout']"))
             .await
             .expect("logged in");
     }
@@ -204,6 +224,21 @@ impl Chrome {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("{css} should read {want:?}, it reads {seen:?}");
+    }
+
+    /// Waits until the browser shows this path (after a click that leads elsewhere).
+    pub async fn wait_path(&self, want: &str) {
+        let mut seen = String::new();
+        for _ in 0..100 {
+            if let Ok(url) = self.c.current_url().await {
+                seen = url.path().to_string();
+                if seen == want {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the browser should be on {want}, it is on {seen}");
     }
 
     pub async fn js(&self, script: &str) -> Value {
