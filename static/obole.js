@@ -38,7 +38,7 @@ function amountHint(field) {
     style: "currency",
     currency: hint.dataset.currency || "EUR",
   });
-  field.addEventListener("input", () => {
+  const show = () => {
     const amount = readAmount(field.value);
     hint.classList.toggle("bad", Boolean(amount && amount.error));
     if (amount === null) {
@@ -49,7 +49,9 @@ function amountHint(field) {
       const said = money.format(amount.cents / 100);
       hint.textContent = (hint.dataset.willPay || "{amount}").replace("{amount}", said);
     }
-  });
+  };
+  field.addEventListener("input", show);
+  field.addEventListener("change", show);
 }
 
 document.querySelectorAll("input[data-amount-hint]").forEach(amountHint);

@@ -112,7 +112,7 @@ async fn without_javascript_the_basket_gives_no_hint_and_still_pays() {
     b.login(MEMBER).await;
     b.fill("amount", "30,00").await;
     // The script did not run: the hint stays empty.
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(hint(&b).await, "");
     b.shot("basket-without-javascript").await;
     b.click("#pay-button").await;
