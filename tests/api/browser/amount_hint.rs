@@ -56,6 +56,7 @@ async fn typing_an_amount_shows_what_will_be_charged_in_french_and_in_english() 
 
     type_and_expect(&b, "45,5", "Vous paierez 45,50 €").await;
     type_and_expect(&b, "1 250", "Vous paierez 1 250,00 €").await;
+    type_and_expect(&b, "45,50", "Vous paierez 45,50 €").await;
     b.shot("amount-hint-fr").await;
     type_and_expect(
         &b,

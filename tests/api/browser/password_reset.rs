@@ -2,16 +2,19 @@
 //! in it opened in the browser, a new password, and logging in with it.
 
 use super::{Chrome, PHONE};
-use crate::helpers::{MEMBER, spawn_app};
+use crate::helpers::MEMBER;
+use crate::logo::{SVG, app_with_logo};
 use crate::password::{password_link, wait_for_mails};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_who_forgot_the_password_gets_a_link_by_mail_and_chooses_a_new_one() {
-    let app = spawn_app().await;
+    // With a logo, which the login page shows above its form.
+    let app = app_with_logo("logo.svg", SVG.as_bytes()).await;
     let Some(b) = Chrome::start(&app.address, PHONE).await else {
         return;
     };
     b.goto("/login").await;
+    b.shot("login-with-logo").await;
     b.click("#forgot-link").await;
     b.wait_path("/password/forgot").await;
     b.audit("forgotten password").await;
