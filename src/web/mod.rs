@@ -310,3 +310,51 @@ async fn healthz(state: web::Data<AppState>) -> HttpResponse {
         Err(_) => HttpResponse::ServiceUnavailable().body("database unavailable"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout_at(path: &str) -> Layout {
+        Layout {
+            association: String::new(),
+            user_name: None,
+            is_manager: true,
+            flash: None,
+            csrf_token: String::new(),
+            lang: crate::i18n::Lang::Fr,
+            path: path.to_string(),
+            logo: false,
+        }
+    }
+
+    #[test]
+    fn every_link_of_the_managers_menu_has_its_text() {
+        for link in &MANAGER_MENU {
+            for lang in crate::i18n::LANGS {
+                assert_ne!(
+                    lang.t(link.key),
+                    link.key,
+                    "{} in {}",
+                    link.key,
+                    lang.code()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_current_page_and_its_section_are_marked() {
+        let members = layout_at("/admin/members?q=martin");
+        assert_eq!(members.current("/admin/members"), Some("page"));
+        assert_eq!(members.current("/admin"), None);
+        let member = layout_at("/admin/members/0192-abc/edit");
+        assert_eq!(member.current("/admin/members"), Some("true"));
+        assert_eq!(member.current("/admin"), None);
+        assert_eq!(layout_at("/admin").current("/admin"), Some("page"));
+        assert_eq!(
+            layout_at("/admin/membership").current("/admin/members"),
+            None
+        );
+    }
+}

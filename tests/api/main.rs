@@ -13,7 +13,7 @@ mod hostile;
 mod isolation;
 mod language;
 mod login;
-mod logo;
+mod look;
 mod mail;
 mod members;
 mod mollie;

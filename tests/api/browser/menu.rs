@@ -7,7 +7,7 @@ use fantoccini::key::Key;
 
 use super::{Chrome, DESKTOP, PHONE};
 use crate::helpers::MANAGER;
-use crate::logo::{SVG, app_with_logo};
+use crate::look::{SVG, app_with_logo};
 
 /// How many of the menu's links can be seen.
 async fn visible_links(b: &Chrome) -> i64 {

@@ -3,7 +3,7 @@
 
 use super::{Chrome, PHONE};
 use crate::helpers::MEMBER;
-use crate::logo::{SVG, app_with_logo};
+use crate::look::{SVG, app_with_logo};
 use crate::password::{password_link, wait_for_mails};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,5 +1,6 @@
-//! The association's optional logo: checked at start, served at `/logo` with its type, shown
-//! beside the name, on the login page and on the receipt; absent when not configured.
+//! The portal's frame: the association's optional logo (checked at start, served at `/logo`
+//! with its type, shown beside the name, on the login page and on the receipt; absent when not
+//! configured), and the stylesheet and script every page loads.
 
 use obole::config::Settings;
 use obole::startup::Application;
@@ -187,4 +188,39 @@ async fn a_logo_too_large_not_an_image_or_missing_stops_the_start_with_a_clear_m
     let missing = std::env::temp_dir().join("obole-no-such-folder/logo.png");
     let message = start_refused_with(missing.display().to_string()).await;
     assert!(message.contains("cannot be read"), "{message}");
+}
+
+#[tokio::test]
+async fn every_page_loads_the_stylesheet_and_the_deferred_script_both_cached() {
+    let app = spawn_app().await;
+    let login = app.browser().get("/login").await;
+    let html = scraper::Html::parse_document(&login.body);
+    let script = scraper::Selector::parse("head script").unwrap();
+    let scripts: Vec<_> = html.select(&script).collect();
+    assert_eq!(scripts.len(), 1, "one script, and no inline one");
+    assert_eq!(scripts[0].value().attr("src"), Some("/static/obole.js"));
+    assert!(scripts[0].value().attr("defer").is_some());
+    assert!(scripts[0].text().collect::<String>().trim().is_empty());
+
+    for (path, kind) in [
+        ("/static/obole.js", "text/javascript"),
+        ("/static/obole.css", "text/css"),
+    ] {
+        let response = reqwest::get(format!("{}{path}", app.address))
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let headers = response.headers();
+        assert!(
+            headers["content-type"].to_str().unwrap().starts_with(kind),
+            "{path}"
+        );
+        assert!(
+            headers["cache-control"]
+                .to_str()
+                .unwrap()
+                .contains("max-age="),
+            "{path}"
+        );
+    }
 }
