@@ -191,16 +191,32 @@ async fn a_logo_too_large_not_an_image_or_missing_stops_the_start_with_a_clear_m
 }
 
 #[tokio::test]
-async fn every_page_loads_the_stylesheet_and_the_deferred_script_both_cached() {
+async fn the_basket_loads_the_script_deferred_other_pages_none_and_both_files_are_cached() {
     let app = spawn_app().await;
+    let scripts = |body: &str| {
+        let html = scraper::Html::parse_document(body);
+        let script = scraper::Selector::parse("script").unwrap();
+        html.select(&script)
+            .map(|s| {
+                let inline = s.text().collect::<String>();
+                assert!(inline.trim().is_empty(), "an inline script: {inline}");
+                (
+                    s.value().attr("src").unwrap_or_default().to_string(),
+                    s.value().attr("defer").is_some(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
     let login = app.browser().get("/login").await;
-    let html = scraper::Html::parse_document(&login.body);
-    let script = scraper::Selector::parse("head script").unwrap();
-    let scripts: Vec<_> = html.select(&script).collect();
-    assert_eq!(scripts.len(), 1, "one script, and no inline one");
-    assert_eq!(scripts[0].value().attr("src"), Some("/static/obole.js"));
-    assert!(scripts[0].value().attr("defer").is_some());
-    assert!(scripts[0].text().collect::<String>().trim().is_empty());
+    assert!(
+        scripts(&login.body).is_empty(),
+        "the login page needs no script"
+    );
+    let basket = app.logged_in(MEMBER).await.get("/basket").await;
+    assert_eq!(
+        scripts(&basket.body),
+        vec![("/static/obole.js".to_string(), true)]
+    );
 
     for (path, kind) in [
         ("/static/obole.js", "text/javascript"),
