@@ -13,6 +13,7 @@ mod menu;
 mod password_reset;
 mod payment_request;
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -43,10 +44,18 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// chromedriver, in a process group of its own with the Chromium it starts: a test that fails
+/// before closing its session leaves no browser behind.
 struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        if let Ok(group) = i32::try_from(self.0.id()) {
+            // SAFETY: kill(2) only sends a signal, to the group this driver leads.
+            unsafe {
+                libc::kill(-group, libc::SIGKILL);
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -59,11 +68,13 @@ pub struct Chrome {
     shots: PathBuf,
     axe: Option<String>,
     profile: PathBuf,
-    _driver: Driver,
+    driver: Option<Driver>,
 }
 
 impl Drop for Chrome {
     fn drop(&mut self) {
+        // The browser goes first, so that it writes nothing more in its profile.
+        drop(self.driver.take());
         std::fs::remove_dir_all(&self.profile).ok();
     }
 }
@@ -102,6 +113,7 @@ impl Chrome {
         let driver = Driver(
             Command::new(CHROMEDRIVER)
                 .arg(format!("--port={port}"))
+                .process_group(0)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -151,7 +163,7 @@ impl Chrome {
             shots,
             axe,
             profile,
-            _driver: driver,
+            driver: Some(driver),
         })
     }
 
