@@ -31,6 +31,9 @@ pub struct Settings {
     /// office. Never stored; without it, credentials can only come from this configuration.
     pub settings_key: Option<SecretString>,
     pub association_name: String,
+    /// Optional image file of the association's logo (PNG, SVG, JPEG or WebP, at most
+    /// 512 KiB), shown beside its name and served at `/logo`.
+    pub logo: Option<String>,
     /// The association's SIREN (9 digits), which names the FEC file.
     pub siren: String,
     /// Last day of the fiscal year, `MM-DD` (31 December by default).
@@ -239,6 +242,7 @@ impl Default for Settings {
             secret_key: None,
             settings_key: None,
             association_name: "Association de démonstration".into(),
+            logo: None,
             siren: "000000000".into(),
             fiscal_year_end: "12-31".into(),
             pay_ceiling_cents: None,

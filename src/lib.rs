@@ -12,6 +12,7 @@ pub mod gateway_settings;
 pub mod gateways;
 pub mod i18n;
 pub mod ledger;
+pub mod logo;
 pub mod mail;
 pub mod member_import;
 pub mod members;

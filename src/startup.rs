@@ -47,6 +47,13 @@ impl Application {
     }
 
     pub async fn build_with_pool(settings: Settings, pool: Pool) -> anyhow::Result<Application> {
+        let logo = settings
+            .logo
+            .as_deref()
+            .map(crate::logo::Logo::load)
+            .transpose()
+            .context("the logo setting (OBOLE_LOGO) names no usable image")?
+            .map(Arc::new);
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("could not listen on {}:{}", settings.host, settings.port))?;
         let port = listener.local_addr()?.port();
@@ -92,6 +99,7 @@ impl Application {
             base_url: base_url.clone(),
             gateways,
             gateway_setup,
+            logo,
         });
 
         let server = HttpServer::new(move || {

@@ -27,6 +27,7 @@ pub(super) fn anonymous_layout(state: &AppState, session: &Session) -> Layout {
         csrf_token: session.csrf_token(),
         lang: crate::i18n::current(),
         path: crate::i18n::current_path(),
+        logo: state.logo.is_some(),
     }
 }
 

@@ -31,6 +31,8 @@ pub struct AppState {
     pub gateways: RegistryHandle,
     /// Rebuilds the gateways when an admin saves their settings.
     pub gateway_setup: Arc<GatewaySetup>,
+    /// The association's logo, when one is configured.
+    pub logo: Option<Arc<crate::logo::Logo>>,
 }
 
 /// What every page's frame shows: the association, who is logged in, a flash message, and the
@@ -45,7 +47,54 @@ pub struct Layout {
     pub lang: crate::i18n::Lang,
     /// Where the language switch comes back to.
     pub path: String,
+    /// An association's logo is configured (served at `/logo`).
+    pub logo: bool,
 }
+
+/// A link of the manager's menu: where it goes, and the key of its text.
+pub struct MenuLink {
+    pub href: &'static str,
+    pub key: &'static str,
+}
+
+const MANAGER_MENU: [MenuLink; 9] = [
+    MenuLink {
+        href: "/admin",
+        key: "nav.dashboard",
+    },
+    MenuLink {
+        href: "/admin/members",
+        key: "nav.members",
+    },
+    MenuLink {
+        href: "/admin/payments",
+        key: "nav.payments",
+    },
+    MenuLink {
+        href: "/admin/requests",
+        key: "nav.requests",
+    },
+    MenuLink {
+        href: "/admin/ledger",
+        key: "nav.ledger",
+    },
+    MenuLink {
+        href: "/admin/balances",
+        key: "nav.balances",
+    },
+    MenuLink {
+        href: "/admin/settings/accounts",
+        key: "nav.accounts",
+    },
+    MenuLink {
+        href: "/admin/gateways",
+        key: "nav.gateways",
+    },
+    MenuLink {
+        href: "/admin/audit",
+        key: "nav.audit",
+    },
+];
 
 impl Layout {
     /// The text of `key` in the page's language.
@@ -59,6 +108,27 @@ impl Layout {
 
     pub fn langs(&self) -> &'static [crate::i18n::Lang] {
         &crate::i18n::LANGS
+    }
+
+    pub fn manager_menu(&self) -> &'static [MenuLink] {
+        &MANAGER_MENU
+    }
+
+    /// The `aria-current` of a menu link: `page` on that page, `true` on a page inside its
+    /// section (a member's page, under Members); none elsewhere.
+    pub fn current(&self, href: &str) -> Option<&'static str> {
+        let path = self.path.split(['?', '#']).next().unwrap_or_default();
+        if path == href {
+            Some("page")
+        } else if href != "/admin"
+            && path
+                .strip_prefix(href)
+                .is_some_and(|rest| rest.starts_with('/'))
+        {
+            Some("true")
+        } else {
+            None
+        }
     }
 }
 
@@ -162,6 +232,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/webhooks/{gateway}", web::post().to(webhooks::receive))
         .route("/static/obole.css", web::get().to(stylesheet))
+        .route("/static/obole.js", web::get().to(script))
+        .route("/logo", web::get().to(logo))
         .route("/healthz", web::get().to(healthz));
 }
 
@@ -189,9 +261,100 @@ async fn stylesheet() -> HttpResponse {
         .body(include_str!("../../static/obole.css"))
 }
 
+/// Progressive enhancements only: every page works without it.
+async fn script() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/javascript; charset=utf-8")
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .body(include_str!("../../static/obole.js"))
+}
+
+/// The association's logo, as configured: its own type, cached, never sniffed; an SVG opened
+/// on its own may run nothing (no script, no form, no outside resource).
+async fn logo(
+    state: web::Data<AppState>,
+    request: actix_web::HttpRequest,
+) -> Result<HttpResponse, AppError> {
+    let logo = state.logo.as_ref().ok_or(AppError::NotFound)?;
+    let fresh = request
+        .headers()
+        .get(actix_web::http::header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|tags| tags.split(',').any(|t| t.trim() == logo.etag));
+    let mut response = if fresh {
+        HttpResponse::NotModified()
+    } else {
+        HttpResponse::Ok()
+    };
+    response
+        .insert_header(("Cache-Control", "public, max-age=3600"))
+        .insert_header(("ETag", logo.etag.as_str()))
+        .insert_header(("X-Content-Type-Options", "nosniff"));
+    if logo.kind == crate::logo::LogoKind::Svg {
+        response.insert_header((
+            "Content-Security-Policy",
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; sandbox",
+        ));
+    }
+    if fresh {
+        return Ok(response.finish());
+    }
+    Ok(response
+        .content_type(logo.kind.content_type())
+        .body(logo.bytes.clone()))
+}
+
 async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     match sqlx::query("SELECT 1").execute(&state.pool).await {
         Ok(_) => HttpResponse::Ok().body("ok"),
         Err(_) => HttpResponse::ServiceUnavailable().body("database unavailable"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn layout_at(path: &str) -> Layout {
+        Layout {
+            association: String::new(),
+            user_name: None,
+            is_manager: true,
+            flash: None,
+            csrf_token: String::new(),
+            lang: crate::i18n::Lang::Fr,
+            path: path.to_string(),
+            logo: false,
+        }
+    }
+
+    #[test]
+    fn every_link_of_the_managers_menu_has_its_text() {
+        for link in &MANAGER_MENU {
+            for lang in crate::i18n::LANGS {
+                assert_ne!(
+                    lang.t(link.key),
+                    link.key,
+                    "{} in {}",
+                    link.key,
+                    lang.code()
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_current_page_and_its_section_are_marked() {
+        let members = layout_at("/admin/members?q=martin");
+        assert_eq!(members.current("/admin/members"), Some("page"));
+        assert_eq!(members.current("/admin"), None);
+        let member = layout_at("/admin/members/0192-abc/edit");
+        assert_eq!(member.current("/admin/members"), Some("true"));
+        assert_eq!(member.current("/admin"), None);
+        assert_eq!(layout_at("/admin").current("/admin"), Some("page"));
+        assert_eq!(
+            layout_at("/admin/membership").current("/admin/members"),
+            None
+        );
     }
 }

@@ -108,6 +108,7 @@ impl CurrentUser {
             csrf_token: self.session.csrf_token(),
             lang: crate::i18n::current(),
             path: crate::i18n::current_path(),
+            logo: state.logo.is_some(),
         }
     }
 }

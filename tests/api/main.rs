@@ -14,6 +14,7 @@ mod isolation;
 mod language;
 mod language_money;
 mod login;
+mod look;
 mod mail;
 mod members;
 mod mollie;

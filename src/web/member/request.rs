@@ -123,6 +123,7 @@ fn layout(state: &AppState, current: &Option<CurrentUser>, session: &Session) ->
             csrf_token: session.csrf_token(),
             lang: crate::i18n::current(),
             path: crate::i18n::current_path(),
+            logo: state.logo.is_some(),
         },
     }
 }

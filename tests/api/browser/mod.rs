@@ -5,10 +5,15 @@
 //! missing axe-core). Each test saves screenshots in `target/screenshots/`.
 
 mod accessibility;
+mod amount_hint;
 mod gateways;
 mod journey;
 mod manager;
+mod menu;
+mod password_reset;
+mod payment_request;
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -39,10 +44,18 @@ fn free_port() -> u16 {
         .expect("a free port")
 }
 
+/// chromedriver, in a process group of its own with the Chromium it starts: a test that fails
+/// before closing its session leaves no browser behind.
 struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        if let Ok(group) = i32::try_from(self.0.id()) {
+            // SAFETY: kill(2) only sends a signal, to the group this driver leads.
+            unsafe {
+                libc::kill(-group, libc::SIGKILL);
+            }
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -55,11 +68,13 @@ pub struct Chrome {
     shots: PathBuf,
     axe: Option<String>,
     profile: PathBuf,
-    _driver: Driver,
+    driver: Option<Driver>,
 }
 
 impl Drop for Chrome {
     fn drop(&mut self) {
+        // The browser goes first, so that it writes nothing more in its profile.
+        drop(self.driver.take());
         std::fs::remove_dir_all(&self.profile).ok();
     }
 }
@@ -67,7 +82,20 @@ impl Drop for Chrome {
 impl Chrome {
     /// Starts Chromium at this window size against the app at `base`; `None` (the test is
     /// skipped) when chromedriver is not installed, except in CI.
-    pub async fn start(base: &str, (width, height): (u32, u32)) -> Option<Chrome> {
+    pub async fn start(base: &str, size: (u32, u32)) -> Option<Chrome> {
+        Chrome::start_with(base, size, true).await
+    }
+
+    /// The same, with JavaScript turned off in the pages (scripts run by the test still work).
+    pub async fn start_without_javascript(base: &str, size: (u32, u32)) -> Option<Chrome> {
+        Chrome::start_with(base, size, false).await
+    }
+
+    async fn start_with(
+        base: &str,
+        (width, height): (u32, u32),
+        javascript: bool,
+    ) -> Option<Chrome> {
         if !std::path::Path::new(CHROMEDRIVER).exists() {
             assert!(
                 !in_ci(),
@@ -85,6 +113,7 @@ impl Chrome {
         let driver = Driver(
             Command::new(CHROMEDRIVER)
                 .arg(format!("--port={port}"))
+                .process_group(0)
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .spawn()
@@ -107,6 +136,9 @@ impl Chrome {
             options["mobileEmulation"] = json!({
                 "deviceMetrics": { "width": width, "height": height, "pixelRatio": 2, "touch": true }
             });
+        }
+        if !javascript {
+            options["prefs"] = json!({ "profile.managed_default_content_settings.javascript": 2 });
         }
         caps.insert("goog:chromeOptions".into(), options);
         let mut client = None;
@@ -131,7 +163,7 @@ impl Chrome {
             shots,
             axe,
             profile,
-            _driver: driver,
+            driver: Some(driver),
         })
     }
 
@@ -181,7 +213,7 @@ impl Chrome {
         self.click("button.primary").await;
         self.c
             .wait()
-            .for_element(Locator::Css("nav form[action='/logout']"))
+            .for_element(Locator::Css("header form[action='/logout']"))
             .await
             .expect("logged in");
     }
@@ -204,6 +236,21 @@ impl Chrome {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         panic!("{css} should read {want:?}, it reads {seen:?}");
+    }
+
+    /// Waits until the browser shows this path (after a click that leads elsewhere).
+    pub async fn wait_path(&self, want: &str) {
+        let mut seen = String::new();
+        for _ in 0..100 {
+            if let Ok(url) = self.c.current_url().await {
+                seen = url.path().to_string();
+                if seen == want {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the browser should be on {want}, it is on {seen}");
     }
 
     pub async fn js(&self, script: &str) -> Value {
