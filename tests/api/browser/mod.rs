@@ -8,6 +8,7 @@ mod accessibility;
 mod gateways;
 mod journey;
 mod manager;
+mod people_english;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
