@@ -13,7 +13,7 @@ use sqlx::Row;
 use crate::accounts::User;
 use crate::audit;
 use crate::db::{self, Pool, Tx};
-use crate::domain::{self, Email, Role};
+use crate::domain::{self, Email, PersonError, Role};
 use crate::members::{self, MemberDetails};
 use crate::password_links;
 
@@ -58,14 +58,15 @@ impl Column {
         }
     }
 
-    pub fn label_fr(self) -> &'static str {
-        match self {
-            Column::LastName => "nom",
-            Column::FirstName => "prénom",
-            Column::Email => "email",
-            Column::Phone => "téléphone",
-            Column::Address => "adresse",
-        }
+    /// The column's name in the reader's language (`prénom`, `first_name`).
+    pub fn label(self) -> &'static str {
+        crate::i18n::current().t(match self {
+            Column::LastName => "member_import.column_last_name",
+            Column::FirstName => "member_import.column_first_name",
+            Column::Email => "member_import.column_email",
+            Column::Phone => "member_import.column_phone",
+            Column::Address => "member_import.column_address",
+        })
     }
 }
 
@@ -119,23 +120,77 @@ pub struct ParsedFile {
     pub rows: Vec<SourceRow>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// What makes a whole file unusable; said in the reader's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileError {
-    #[error("Le fichier est vide.")]
     Empty,
-    #[error(
-        "Colonnes manquantes : {0}. La première ligne du fichier doit nommer les colonnes, par \
-         exemple « nom;prénom;email;téléphone » (ou last_name, first_name, email, phone)."
-    )]
-    MissingColumns(String),
-    #[error("La colonne « {0} » apparaît deux fois.")]
-    DuplicateColumn(String),
-    #[error("Le fichier compte plus de {MAX_ROWS} lignes : coupez-le en plusieurs fichiers.")]
+    MissingColumns(Vec<Column>),
+    DuplicateColumn(Column),
     TooManyRows,
-    #[error("Le fichier dépasse 2 Mo : coupez-le en plusieurs fichiers.")]
     TooLarge,
-    #[error("Le fichier n'est pas un CSV lisible (ligne {0}).")]
     Unreadable(u64),
+}
+
+impl std::fmt::Display for FileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lang = crate::i18n::current();
+        let text = match self {
+            FileError::Empty => lang.t("member_import.error_empty").to_string(),
+            FileError::MissingColumns(columns) => {
+                let names: Vec<&str> = columns.iter().map(|c| c.label()).collect();
+                lang.tf(
+                    "member_import.error_missing_columns",
+                    &[("columns", &names.join(", "))],
+                )
+            }
+            FileError::DuplicateColumn(column) => lang.tf(
+                "member_import.error_duplicate_column",
+                &[("column", column.label())],
+            ),
+            FileError::TooManyRows => lang.tf(
+                "member_import.error_too_many_rows",
+                &[("max", &MAX_ROWS.to_string())],
+            ),
+            FileError::TooLarge => lang.t("member_import.error_too_large").to_string(),
+            FileError::Unreadable(line) => lang.tf(
+                "member_import.error_unreadable",
+                &[("line", &line.to_string())],
+            ),
+        };
+        f.write_str(&text)
+    }
+}
+
+impl std::error::Error for FileError {}
+
+/// Why a row is set aside; said in the reader's language.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RowError {
+    Person(PersonError),
+    MissingEmail,
+    /// The address as typed.
+    InvalidEmail(String),
+    /// The line where the file first has this address.
+    DuplicateEmail(u64),
+    AlreadyRegistered,
+}
+
+impl std::fmt::Display for RowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let lang = crate::i18n::current();
+        match self {
+            RowError::Person(e) => e.fmt(f),
+            RowError::MissingEmail => f.write_str(lang.t("member_import.row_missing_email")),
+            RowError::InvalidEmail(email) => {
+                f.write_str(&lang.tf("member_import.row_invalid_email", &[("email", email)]))
+            }
+            RowError::DuplicateEmail(line) => f.write_str(&lang.tf(
+                "member_import.row_duplicate",
+                &[("line", &line.to_string())],
+            )),
+            RowError::AlreadyRegistered => f.write_str(lang.t("member_import.row_existing")),
+        }
+    }
 }
 
 /// `;` or `,`: whichever the header line holds more of, outside quotes.
@@ -182,20 +237,19 @@ pub fn parse(text: &str) -> Result<ParsedFile, FileError> {
         match Column::from_header(name) {
             Some(column) => {
                 if columns.insert(column, index).is_some() {
-                    return Err(FileError::DuplicateColumn(column.label_fr().to_string()));
+                    return Err(FileError::DuplicateColumn(column));
                 }
             }
             None if name.trim().is_empty() => {}
             None => ignored_columns.push(name.trim().to_string()),
         }
     }
-    let missing: Vec<&str> = Column::REQUIRED
-        .iter()
+    let missing: Vec<Column> = Column::REQUIRED
+        .into_iter()
         .filter(|c| !columns.contains_key(c))
-        .map(|c| c.label_fr())
         .collect();
     if !missing.is_empty() {
-        return Err(FileError::MissingColumns(missing.join(", ")));
+        return Err(FileError::MissingColumns(missing));
     }
     let mut rows = Vec::new();
     for record in records {
@@ -235,7 +289,7 @@ pub fn parse(text: &str) -> Result<ParsedFile, FileError> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedRow {
     pub source: SourceRow,
-    pub errors: Vec<String>,
+    pub errors: Vec<RowError>,
     pub member: Option<MemberDetails>,
 }
 
@@ -253,44 +307,39 @@ pub fn plan(file: &ParsedFile, existing_emails: &HashSet<String>) -> Vec<Planned
         .map(|row| {
             let mut errors = Vec::new();
             let last_name = domain::parse_last_name(&row.last_name)
-                .map_err(|e| errors.push(e.to_string()))
+                .map_err(|e| errors.push(RowError::Person(e)))
                 .ok();
             let first_name = domain::parse_first_name(&row.first_name)
-                .map_err(|e| errors.push(e.to_string()))
+                .map_err(|e| errors.push(RowError::Person(e)))
                 .ok();
             let email = if row.email.trim().is_empty() {
-                errors.push("Adresse e-mail manquante.".to_string());
+                errors.push(RowError::MissingEmail);
                 None
             } else {
                 match Email::parse(&row.email) {
                     Ok(email) => Some(email),
                     Err(_) => {
-                        errors.push(format!(
-                            "Adresse e-mail invalide : « {} ».",
-                            row.email.trim()
-                        ));
+                        errors.push(RowError::InvalidEmail(row.email.trim().to_string()));
                         None
                     }
                 }
             };
             if let Some(email) = &email {
                 match first_line_of.get(email.as_str()) {
-                    Some(line) => {
-                        errors.push(format!("Adresse déjà présente ligne {line} du fichier."))
-                    }
+                    Some(line) => errors.push(RowError::DuplicateEmail(*line)),
                     None => {
                         first_line_of.insert(email.as_str().to_string(), row.line);
                     }
                 }
                 if existing_emails.contains(email.as_str()) {
-                    errors.push("Déjà inscrit : un compte existe avec cette adresse.".to_string());
+                    errors.push(RowError::AlreadyRegistered);
                 }
             }
             let phone = domain::parse_phone(&row.phone)
-                .map_err(|e| errors.push(e.to_string()))
+                .map_err(|e| errors.push(RowError::Person(e)))
                 .ok();
             let address = domain::parse_address(&row.address)
-                .map_err(|e| errors.push(e.to_string()))
+                .map_err(|e| errors.push(RowError::Person(e)))
                 .ok();
             let member = match (last_name, first_name, email, phone, address) {
                 (Some(last_name), Some(first_name), Some(email), Some(phone), Some(address))
@@ -610,14 +659,22 @@ mod tests {
 
     #[test]
     fn a_file_without_the_required_columns_is_refused() {
-        assert_eq!(
-            parse("nom;email\nA;a@b.org\n"),
-            Err(FileError::MissingColumns("prénom".into()))
+        let missing = parse("nom;email\nA;a@b.org\n").unwrap_err();
+        assert_eq!(missing, FileError::MissingColumns(vec![Column::FirstName]));
+        assert!(
+            missing
+                .to_string()
+                .starts_with("Colonnes manquantes : prénom.")
+        );
+        let english = crate::i18n::sync_scope(crate::i18n::Lang::En, || missing.to_string());
+        assert!(
+            english.starts_with("Missing columns: first_name."),
+            "{english}"
         );
         assert_eq!(parse(" \n"), Err(FileError::Empty));
         assert_eq!(
             parse("nom;prénom;email;mail\n"),
-            Err(FileError::DuplicateColumn("email".into()))
+            Err(FileError::DuplicateColumn(Column::Email))
         );
     }
 
@@ -630,10 +687,17 @@ mod tests {
         let existing = HashSet::from(["pris@exemple.org".to_string()]);
         let rows = plan(&file, &existing);
         assert!(rows[0].will_create());
-        assert!(rows[1].errors[0].contains("manquante"));
-        assert!(rows[2].errors[0].contains("invalide"));
-        assert!(rows[3].errors[0].contains("ligne 2"));
-        assert!(rows[4].errors[0].contains("Déjà inscrit"));
+        assert_eq!(rows[1].errors, [RowError::MissingEmail]);
+        assert_eq!(
+            rows[2].errors,
+            [RowError::InvalidEmail("pas-une-adresse".into())]
+        );
+        assert_eq!(rows[3].errors, [RowError::DuplicateEmail(2)]);
+        assert_eq!(
+            rows[3].errors[0].to_string(),
+            "Adresse déjà présente ligne 2 du fichier."
+        );
+        assert_eq!(rows[4].errors, [RowError::AlreadyRegistered]);
         let before = digest(&rows);
         let rows = plan(&file, &HashSet::from(["a@exemple.org".to_string()]));
         assert_ne!(digest(&rows), before);

@@ -8,7 +8,7 @@ use sqlx::Row;
 use crate::accounts::User;
 use crate::audit;
 use crate::db::{self, Pool};
-use crate::domain::{self, Email, Money, Role};
+use crate::domain::{self, Email, Money, PersonError, Role};
 use crate::password_links;
 
 pub const PAGE_SIZE: i64 = 50;
@@ -55,24 +55,26 @@ impl Filter {
         }
     }
 
-    pub fn label_fr(self) -> &'static str {
-        match self {
-            Filter::All => "Tous",
-            Filter::Active => "Actifs",
-            Filter::Owing => "Actifs qui doivent une somme",
-            Filter::Credit => "Actifs en crédit",
-            Filter::Settled => "Actifs à jour",
-            Filter::Inactive => "Désactivés",
-        }
+    /// The filter as the reader's language names it.
+    pub fn label(self) -> &'static str {
+        crate::i18n::current().t(match self {
+            Filter::All => "directory.filter_all",
+            Filter::Active => "directory.filter_active",
+            Filter::Owing => "directory.filter_owing",
+            Filter::Credit => "directory.filter_credit",
+            Filter::Settled => "directory.filter_settled",
+            Filter::Inactive => "directory.filter_inactive",
+        })
     }
 }
 
-pub fn role_label_fr(role: Role) -> &'static str {
-    match role {
-        Role::Member => "Membre",
-        Role::Manager => "Gestionnaire",
-        Role::Admin => "Administrateur",
-    }
+/// The role as the reader's language names it.
+pub fn role_label(role: Role) -> &'static str {
+    crate::i18n::current().t(match role {
+        Role::Member => "member_role.member",
+        Role::Manager => "member_role.manager",
+        Role::Admin => "member_role.admin",
+    })
 }
 
 #[derive(Debug, Clone)]
@@ -255,6 +257,46 @@ pub struct MemberInput<'a> {
     pub role: &'a str,
 }
 
+/// What is wrong with one of a person's details; said in the reader's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DetailError {
+    LastName(PersonError),
+    FirstName(PersonError),
+    Email,
+    Phone(PersonError),
+    Address(PersonError),
+    Role,
+}
+
+impl DetailError {
+    /// The form field it is about.
+    pub fn field(self) -> &'static str {
+        match self {
+            DetailError::LastName(_) => "last_name",
+            DetailError::FirstName(_) => "first_name",
+            DetailError::Email => "email",
+            DetailError::Phone(_) => "phone",
+            DetailError::Address(_) => "address",
+            DetailError::Role => "role",
+        }
+    }
+}
+
+impl std::fmt::Display for DetailError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DetailError::LastName(e)
+            | DetailError::FirstName(e)
+            | DetailError::Phone(e)
+            | DetailError::Address(e) => e.fmt(f),
+            DetailError::Email => {
+                f.write_str(crate::i18n::current().t("member_errors.invalid_email"))
+            }
+            DetailError::Role => f.write_str(crate::i18n::current().t("member_errors.role")),
+        }
+    }
+}
+
 /// A person's details, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MemberDetails {
@@ -267,27 +309,27 @@ pub struct MemberDetails {
 }
 
 impl MemberDetails {
-    /// The details, or every message about what is wrong with them.
-    pub fn parse(input: &MemberInput<'_>) -> Result<MemberDetails, Vec<String>> {
+    /// The details, or everything wrong with them.
+    pub fn parse(input: &MemberInput<'_>) -> Result<MemberDetails, Vec<DetailError>> {
         let mut errors = Vec::new();
         let last_name = domain::parse_last_name(input.last_name)
-            .map_err(|e| errors.push(e.to_string()))
+            .map_err(|e| errors.push(DetailError::LastName(e)))
             .ok();
         let first_name = domain::parse_first_name(input.first_name)
-            .map_err(|e| errors.push(e.to_string()))
+            .map_err(|e| errors.push(DetailError::FirstName(e)))
             .ok();
         let email = Email::parse(input.email)
-            .map_err(|e| errors.push(e.to_string()))
+            .map_err(|_| errors.push(DetailError::Email))
             .ok();
         let phone = domain::parse_phone(input.phone)
-            .map_err(|e| errors.push(e.to_string()))
+            .map_err(|e| errors.push(DetailError::Phone(e)))
             .ok();
         let address = domain::parse_address(input.address)
-            .map_err(|e| errors.push(e.to_string()))
+            .map_err(|e| errors.push(DetailError::Address(e)))
             .ok();
         let role = Role::parse(input.role);
         if role.is_none() {
-            errors.push("Choisissez un rôle.".to_string());
+            errors.push(DetailError::Role);
         }
         match (last_name, first_name, email, phone, address, role) {
             (
@@ -310,22 +352,34 @@ impl MemberDetails {
     }
 }
 
+/// Why a change to a person was refused; the messages follow the reader's language.
 #[derive(Debug, thiserror::Error)]
 pub enum MemberError {
-    #[error("Cette adresse e-mail est déjà celle d'un autre compte.")]
+    #[error("{}", crate::i18n::current().t("member_errors.email_taken"))]
     EmailTaken,
-    #[error("Seul un administrateur peut créer ou modifier un gestionnaire ou un administrateur.")]
+    #[error("{}", crate::i18n::current().t("member_errors.admin_only"))]
     AdminOnly,
-    #[error("Vous ne pouvez pas retirer votre propre rôle d'administrateur.")]
+    #[error("{}", crate::i18n::current().t("member_errors.own_admin_role"))]
     OwnAdminRole,
-    #[error("Vous ne pouvez pas désactiver votre propre compte.")]
+    #[error("{}", crate::i18n::current().t("member_errors.own_account"))]
     OwnAccount,
-    #[error("Ce compte est désactivé : réactivez-le avant de lui envoyer une invitation.")]
+    #[error("{}", crate::i18n::current().t("member_errors.inactive"))]
     Inactive,
     #[error("member not found")]
     NotFound,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
+}
+
+impl MemberError {
+    /// The form field a refusal is about ("" when it is about the whole record).
+    pub fn field(&self) -> &'static str {
+        match self {
+            MemberError::EmailTaken => "email",
+            MemberError::OwnAdminRole => "role",
+            _ => "",
+        }
+    }
 }
 
 /// Managers manage members; only admins create, change or deactivate managers and admins,
@@ -610,5 +664,13 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(errors.len(), 5, "{errors:?}");
+        let fields: Vec<_> = errors.iter().map(|e| e.field()).collect();
+        assert_eq!(
+            fields,
+            ["last_name", "first_name", "email", "phone", "role"]
+        );
+        assert_eq!(errors[0].to_string(), "Indiquez le nom.");
+        let english = crate::i18n::sync_scope(crate::i18n::Lang::En, || errors[2].to_string());
+        assert_eq!(english, "Give a valid email address.");
     }
 }

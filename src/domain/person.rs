@@ -25,21 +25,29 @@ pub fn name_key(first_name: &str, last_name: &str) -> String {
     fold(&format!("{last_name} {first_name}"))
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// What is wrong with a name, phone or address; said in the reader's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PersonError {
-    #[error("Indiquez le nom.")]
     MissingLastName,
-    #[error("Indiquez le prénom.")]
     MissingFirstName,
-    #[error("Le nom et le prénom comptent au plus 100 caractères.")]
     NameTooLong,
-    #[error(
-        "Le téléphone ne peut contenir que des chiffres, des espaces et + . - ( ) (30 caractères au plus)."
-    )]
     InvalidPhone,
-    #[error("L'adresse compte au plus 300 caractères.")]
     AddressTooLong,
 }
+
+impl std::fmt::Display for PersonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(crate::i18n::current().t(match self {
+            PersonError::MissingLastName => "member_errors.missing_last_name",
+            PersonError::MissingFirstName => "member_errors.missing_first_name",
+            PersonError::NameTooLong => "member_errors.name_too_long",
+            PersonError::InvalidPhone => "member_errors.invalid_phone",
+            PersonError::AddressTooLong => "member_errors.address_too_long",
+        }))
+    }
+}
+
+impl std::error::Error for PersonError {}
 
 /// A first or last name: trimmed, inner spaces collapsed, no control characters.
 fn clean_name(input: &str) -> Result<String, PersonError> {

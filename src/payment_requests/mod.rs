@@ -45,13 +45,14 @@ impl RequestStatus {
         RequestStatus::ALL.into_iter().find(|s| s.as_str() == value)
     }
 
-    pub fn label_fr(self) -> &'static str {
-        match self {
-            RequestStatus::Sent => "Envoyée",
-            RequestStatus::Paid => "Payée",
-            RequestStatus::Cancelled => "Annulée",
-            RequestStatus::Expired => "Expirée",
-        }
+    /// The status as the reader's language names it.
+    pub fn label(self) -> &'static str {
+        crate::i18n::current().t(match self {
+            RequestStatus::Sent => "request_status.sent",
+            RequestStatus::Paid => "request_status.paid",
+            RequestStatus::Cancelled => "request_status.cancelled",
+            RequestStatus::Expired => "request_status.expired",
+        })
     }
 }
 

@@ -43,7 +43,7 @@ impl ChargeResult {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ChargeError {
-    /// Not possible as asked; the message is for the manager.
+    /// Not possible as asked; the message is for the manager, in the request's language.
     #[error("{0}")]
     NotAllowed(String),
     #[error(transparent)]
@@ -60,17 +60,21 @@ pub async fn prepare(
 ) -> Result<Payment, ChargeError> {
     if card.revoked {
         return Err(ChargeError::NotAllowed(
-            "Le membre a retiré cette carte : elle ne peut plus être prélevée.".into(),
+            crate::i18n::current().t("card_charge.error_revoked").into(),
         ));
     }
     if gateway.id() != card.gateway || !gateway.capabilities().saved_cards {
         return Err(ChargeError::NotAllowed(
-            "Ce prestataire ne permet pas de prélever une carte enregistrée.".into(),
+            crate::i18n::current()
+                .t("card_charge.error_not_supported")
+                .into(),
         ));
     }
     if !amount.is_positive() {
         return Err(ChargeError::NotAllowed(
-            "Le montant doit être positif.".into(),
+            crate::i18n::current()
+                .t("card_charge.error_not_positive")
+                .into(),
         ));
     }
     let payment = payments::create_attempt(

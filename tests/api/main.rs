@@ -13,6 +13,7 @@ mod hostile;
 mod isolation;
 mod language;
 mod language_money;
+mod language_people;
 mod login;
 mod look;
 mod mail;

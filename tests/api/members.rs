@@ -662,7 +662,12 @@ async fn only_an_admin_creates_or_changes_managers_and_admins() {
 }
 
 /// Posts the import form as a browser does (multipart), with this CSRF token.
-async fn upload_csv(browser: &Browser, csrf: &str, file_name: &str, content: &[u8]) -> Page {
+pub(crate) async fn upload_csv(
+    browser: &Browser,
+    csrf: &str,
+    file_name: &str,
+    content: &[u8],
+) -> Page {
     let boundary = "----obole-test-7d1f0c";
     let mut body = format!(
         "--{boundary}\r\nContent-Disposition: form-data; name=\"csrf_token\"\r\n\r\n{csrf}\r\n\

@@ -5,7 +5,9 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::members::{CategoryChoice, ChargeForm, category_choices, validate_charge};
+use super::members::{
+    CategoryChoice, ChargeForm, FieldError, FieldErrors, category_choices, t, tf, validate_charge,
+};
 use crate::account_plan;
 use crate::audit;
 use crate::basket::{self, NewCharge};
@@ -39,7 +41,7 @@ struct BulkView {
     form: ChargeForm,
     target: String,
     members: usize,
-    form_error: Option<String>,
+    form_error: Option<FieldError>,
 }
 
 #[derive(Deserialize)]
@@ -54,7 +56,7 @@ async fn view(
     state: &AppState,
     current: &crate::web::CurrentUser,
     form: Option<BulkForm>,
-    error: Option<String>,
+    error: Option<FieldError>,
 ) -> Result<BulkView, AppError> {
     let members = basket::member_balances(&state.pool).await?.len();
     let (charge, target) = match form {
@@ -99,7 +101,7 @@ pub async fn apply(
     let checked = validate_charge(&form.charge, &categories).and_then(|charge| {
         Target::parse(&form.target)
             .map(|target| (charge, target))
-            .ok_or_else(|| "Choisissez à qui s'applique cette somme.".to_string())
+            .ok_or_else(|| FieldError::new("target", t("bulk_charges.error_target")))
     });
     let (charge, target) = match checked {
         Ok(ok) => ok,
@@ -160,16 +162,26 @@ pub async fn apply(
         )
         .await?;
     }
+    let amount = charge.amount.to_string();
     let message = match (added, already) {
-        (0, 0) => "Aucun membre ne correspond : rien n'a été ajouté.".to_string(),
-        (0, _) => "Ce formulaire avait déjà été envoyé : rien n'a été ajouté.".to_string(),
-        (n, 0) => format!(
-            "{} ({}) ajouté à {n} membre(s).",
-            charge.label, charge.amount
+        (0, 0) => t("bulk_charges.nobody").to_string(),
+        (0, _) => t("charge_form.already_sent").to_string(),
+        (n, 0) => tf(
+            "bulk_charges.added",
+            &[
+                ("label", &charge.label),
+                ("amount", &amount),
+                ("count", &n.to_string()),
+            ],
         ),
-        (n, m) => format!(
-            "{} ({}) ajouté à {n} membre(s) ; {m} l'avaient déjà.",
-            charge.label, charge.amount
+        (n, m) => tf(
+            "bulk_charges.added_some",
+            &[
+                ("label", &charge.label),
+                ("amount", &amount),
+                ("count", &n.to_string()),
+                ("already", &m.to_string()),
+            ],
         ),
     };
     current.session.set_flash("info", &message);

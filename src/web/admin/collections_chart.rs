@@ -30,24 +30,43 @@ const PALETTE: [(&str, Option<i64>); 8] = [
     ("#555555", Some(0)),
 ];
 
+/// The months' abbreviated names, in the reader's language.
 const MONTHS: [&str; 12] = [
-    "janv.", "févr.", "mars", "avr.", "mai", "juin", "juil.", "août", "sept.", "oct.", "nov.",
-    "déc.",
+    "collections.m01",
+    "collections.m02",
+    "collections.m03",
+    "collections.m04",
+    "collections.m05",
+    "collections.m06",
+    "collections.m07",
+    "collections.m08",
+    "collections.m09",
+    "collections.m10",
+    "collections.m11",
+    "collections.m12",
 ];
+
+/// A round amount without its cents: `40 €` (`€40` in English).
+fn whole_euros(amount: Money) -> String {
+    let text = amount.to_string();
+    match text.strip_suffix(".00") {
+        Some(english) => english.to_string(),
+        None => text.replace(",00 €", " €"),
+    }
+}
 
 /// Tenths of a pixel as SVG writes them: `12.3`.
 fn px(tenths: i64) -> String {
     format!("{}.{}", tenths / 10, tenths % 10)
 }
 
-/// `2026-03` as `mars 2026`.
+/// `2026-03` as `mars 2026` (`Mar 2026` in English).
 pub fn month_name(month: &str) -> String {
     let name = month
         .get(5..7)
         .and_then(|m| m.parse::<usize>().ok())
         .and_then(|m| MONTHS.get(m.wrapping_sub(1)))
-        .copied()
-        .unwrap_or("");
+        .map_or("", |key| crate::i18n::current().t(key));
     format!("{name} {}", month.get(0..4).unwrap_or(""))
 }
 
@@ -202,10 +221,13 @@ pub fn build(
                 y: px(PLOT_BOTTOM * 10 - end),
                 width: px(bar_width),
                 height: px((end - start).max(1)),
-                title: format!(
-                    "{name}, {} : {}",
-                    month_name(month),
-                    Money::from_cents(cents)
+                title: crate::i18n::current().tf(
+                    "collections.bar_title",
+                    &[
+                        ("gateway", name),
+                        ("month", &month_name(month)),
+                        ("amount", &Money::from_cents(cents).to_string()),
+                    ],
                 ),
             });
         }
@@ -229,9 +251,7 @@ pub fn build(
             TickView {
                 y: px(y),
                 label_y: px(y + 40),
-                label: Money::from_cents(step * t)
-                    .to_string()
-                    .replace(",00 €", " €"),
+                label: whole_euros(Money::from_cents(step * t)),
             }
         })
         .collect();
@@ -362,6 +382,22 @@ mod tests {
         assert!(chart.is_empty);
         assert!(chart.bars.is_empty());
         assert_eq!(chart.ticks.len(), 5);
+    }
+
+    #[test]
+    fn months_and_amounts_follow_the_language() {
+        use crate::i18n::{Lang, sync_scope};
+        let months = last_twelve_months("2026-03-15");
+        let data = [collected("2026-03", "paypal", 4000)];
+        let chart = sync_scope(Lang::En, || build(&months, &data, &BTreeMap::new()));
+        assert_eq!(chart.months[11].name, "Mar 2026");
+        assert_eq!(chart.months[11].short, "Mar 26");
+        assert_eq!(chart.ticks.last().unwrap().label, "€40");
+        assert_eq!(chart.bars[0].title, "paypal, Mar 2026: €40.00");
+        assert_eq!(
+            sync_scope(Lang::Fr, || whole_euros(Money::from_cents(150_000))),
+            "1 500 €"
+        );
     }
 
     #[test]

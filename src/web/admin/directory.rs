@@ -126,7 +126,7 @@ pub async fn list(
         .into_iter()
         .map(|m| RowView {
             name: format!("{} {}", m.last_name, m.first_name),
-            role: members::role_label_fr(m.role),
+            role: members::role_label(m.role),
             balance: m.balance,
             id: m.id,
             email: m.email,
@@ -139,7 +139,7 @@ pub async fn list(
             .into_iter()
             .map(|f| FilterChoice {
                 value: f.as_str(),
-                label: f.label_fr(),
+                label: f.label(),
                 selected: f == filter,
             })
             .collect(),

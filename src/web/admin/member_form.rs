@@ -6,8 +6,9 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::members::{FieldError, FieldErrors, tf};
 use crate::domain::Role;
-use crate::members::{self, MemberDetails, MemberError, MemberInput, Profile};
+use crate::members::{self, DetailError, MemberDetails, MemberError, MemberInput, Profile};
 use crate::web::{
     AppError, AppState, CurrentUser, Layout, ManagerUser, SessionExt, render, see_other,
 };
@@ -81,7 +82,24 @@ struct MemberFormView {
     form: MemberForm,
     roles: Vec<RoleChoice>,
     invite: bool,
-    errors: Vec<String>,
+    errors: Vec<FieldError>,
+}
+
+impl MemberFormView {
+    /// The person's full name, for the page's sentences.
+    fn name(&self) -> String {
+        self.member
+            .as_ref()
+            .map(|m| format!("{} {}", m.first_name, m.last_name))
+            .unwrap_or_default()
+    }
+}
+
+fn field_errors(errors: Vec<DetailError>) -> Vec<FieldError> {
+    errors
+        .into_iter()
+        .map(|e| FieldError::new(e.field(), e.to_string()))
+        .collect()
 }
 
 /// Managers may give the member role only; admins any role.
@@ -95,7 +113,7 @@ fn role_choices(actor: Role, selected: &str) -> Vec<RoleChoice> {
         .iter()
         .map(|r| RoleChoice {
             value: r.as_str(),
-            label: members::role_label_fr(*r),
+            label: members::role_label(*r),
             selected: r.as_str() == selected,
         })
         .collect()
@@ -106,7 +124,7 @@ fn form_page(
     current: &CurrentUser,
     member: Option<Profile>,
     form: MemberForm,
-    errors: Vec<String>,
+    errors: Vec<FieldError>,
 ) -> MemberFormView {
     MemberFormView {
         layout: current.layout(state),
@@ -129,11 +147,14 @@ fn status_of(error: &MemberError) -> StatusCode {
 }
 
 /// The messages of a refusal, or the error page for the rest.
-fn refusal(error: MemberError) -> Result<(StatusCode, Vec<String>), AppError> {
+fn refusal(error: MemberError) -> Result<(StatusCode, Vec<FieldError>), AppError> {
     match error {
         MemberError::NotFound => Err(AppError::NotFound),
         MemberError::Unexpected(e) => Err(AppError::Unexpected(e)),
-        refused => Ok((status_of(&refused), vec![refused.to_string()])),
+        refused => Ok((
+            status_of(&refused),
+            vec![FieldError::new(refused.field(), refused.to_string())],
+        )),
     }
 }
 
@@ -160,20 +181,18 @@ pub async fn create(
     let details = match MemberDetails::parse(&form.input()) {
         Ok(details) => details,
         Err(errors) => {
-            let page = form_page(&state, &current, None, form, errors);
+            let page = form_page(&state, &current, None, form, field_errors(errors));
             return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
     };
     let invite = form.invite.is_some();
     match members::create(&state.pool, &current.user, &details, invite).await {
         Ok(id) => {
+            let name = format!("{} {}", details.first_name, details.last_name);
             let message = if invite {
-                format!(
-                    "{} {} est inscrit ; une invitation à choisir son mot de passe lui est envoyée.",
-                    details.first_name, details.last_name
-                )
+                tf("member_form.created_invited", &[("name", &name)])
             } else {
-                format!("{} {} est inscrit.", details.first_name, details.last_name)
+                tf("member_form.created", &[("name", &name)])
             };
             current.session.set_flash("info", &message);
             Ok(see_other(&format!("/admin/members/{id}")))
@@ -213,19 +232,16 @@ pub async fn update(
     let details = match MemberDetails::parse(&form.input()) {
         Ok(details) => details,
         Err(errors) => {
-            let page = form_page(&state, &current, Some(member), form, errors);
+            let page = form_page(&state, &current, Some(member), form, field_errors(errors));
             return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
         }
     };
     match members::update(&state.pool, &current.user, &member.id, &details).await {
         Ok(()) => {
-            current.session.set_flash(
-                "info",
-                &format!(
-                    "La fiche de {} {} est enregistrée.",
-                    details.first_name, details.last_name
-                ),
-            );
+            let name = format!("{} {}", details.first_name, details.last_name);
+            current
+                .session
+                .set_flash("info", &tf("member_form.saved", &[("name", &name)]));
             Ok(see_other(&format!("/admin/members/{}", member.id)))
         }
         Err(error) => {
@@ -250,13 +266,12 @@ async fn set_active(
     match members::set_active(&state.pool, &current.user, &member.id, active).await {
         Ok(changed) => {
             let name = format!("{} {}", member.first_name, member.last_name);
+            let name = [("name", name.as_str())];
             let message = match (changed, active) {
-                (true, false) => format!(
-                    "Le compte de {name} est désactivé : il ne peut plus se connecter ; son historique est conservé."
-                ),
-                (true, true) => format!("Le compte de {name} est réactivé."),
-                (false, false) => format!("Le compte de {name} était déjà désactivé."),
-                (false, true) => format!("Le compte de {name} était déjà actif."),
+                (true, false) => tf("member_form.deactivated", &name),
+                (true, true) => tf("member_form.reactivated", &name),
+                (false, false) => tf("member_form.already_inactive", &name),
+                (false, true) => tf("member_form.already_active", &name),
             };
             current.session.set_flash("info", &message);
             Ok(see_other(&format!("/admin/members/{}/edit", member.id)))
@@ -303,7 +318,7 @@ pub async fn invite(
         Ok(member) => {
             current.session.set_flash(
                 "info",
-                &format!("Une invitation est envoyée à {}.", member.email),
+                &tf("member_form.invited", &[("email", &member.email)]),
             );
             Ok(see_other(&format!("/admin/members/{}", member.id)))
         }

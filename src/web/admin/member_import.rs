@@ -7,6 +7,7 @@ use askama::Template;
 use futures_util::StreamExt;
 use serde::Deserialize;
 
+use super::members::{t, tf};
 use crate::member_import::{self, Confirmed, FileError, MAX_FILE_BYTES, Preview, Staged};
 use crate::web::{
     AppError, AppState, CurrentUser, Layout, ManagerUser, SessionExt, render, see_other,
@@ -122,7 +123,7 @@ pub async fn upload(
         }
         Err(UploadError::Unreadable) => {
             return Err(AppError::BadRequest(
-                "Envoyez le fichier avec le formulaire d'import des membres.".into(),
+                t("member_import.error_not_the_form").into(),
             ));
         }
     };
@@ -131,7 +132,7 @@ pub async fn upload(
         let page = upload_page(
             &state,
             &current,
-            Some("Choisissez un fichier CSV à importer.".into()),
+            Some(t("member_import.error_no_file").into()),
         );
         return Ok(render(StatusCode::UNPROCESSABLE_ENTITY, &page));
     }
@@ -179,8 +180,8 @@ fn preview_page(
     PreviewView {
         layout: current.layout(state),
         separator: match preview.file.separator {
-            ';' => "point-virgule".into(),
-            _ => "virgule".into(),
+            ';' => t("member_import.semicolon").into(),
+            _ => t("member_import.comma").into(),
         },
         ignored_columns: preview.file.ignored_columns.join(", "),
         to_create: preview.to_create(),
@@ -196,7 +197,7 @@ fn preview_page(
                 first_name: r.source.first_name,
                 email: r.source.email,
                 phone: r.source.phone,
-                errors: r.errors,
+                errors: r.errors.iter().map(ToString::to_string).collect(),
             })
             .collect(),
         import,
@@ -222,9 +223,9 @@ pub async fn preview(
     if import.imported {
         current.session.set_flash(
             "info",
-            &format!(
-                "Ce fichier a déjà été importé ({} membre(s) inscrit(s)).",
-                import.imported_count
+            &tf(
+                "member_import.already_imported",
+                &[("count", &import.imported_count.to_string())],
             ),
         );
         return Ok(see_other("/admin/members"));
@@ -257,10 +258,12 @@ pub async fn confirm(
         member_import::confirm(&state.pool, &current.user, &import, &form.digest, invite).await?;
     match outcome {
         Confirmed::Imported { created, invited } => {
+            let created = created.to_string();
+            let count = [("count", created.as_str())];
             let message = if invited {
-                format!("{created} membre(s) inscrit(s) ; chacun reçoit une invitation par e-mail.")
+                tf("member_import.imported_invited", &count)
             } else {
-                format!("{created} membre(s) inscrit(s), sans invitation.")
+                tf("member_import.imported", &count)
             };
             current.session.set_flash("info", &message);
             Ok(see_other("/admin/members"))
@@ -268,17 +271,17 @@ pub async fn confirm(
         Confirmed::AlreadyImported { created } => {
             current.session.set_flash(
                 "info",
-                &format!(
-                    "Ce fichier avait déjà été importé ({created} membre(s)) : rien de plus n'a été importé."
+                &tf(
+                    "member_import.imported_twice",
+                    &[("count", &created.to_string())],
                 ),
             );
             Ok(see_other("/admin/members"))
         }
         Confirmed::NothingToImport => {
-            current.session.set_flash(
-                "info",
-                "Aucune ligne valable à importer : rien n'a été importé.",
-            );
+            current
+                .session
+                .set_flash("info", t("member_import.nothing_imported"));
             Ok(see_other("/admin/members/import"))
         }
         Confirmed::Changed(preview) => {

@@ -16,6 +16,59 @@ use crate::payments::{self, Payment};
 use crate::saved_cards::{self, SavedCard};
 use crate::web::{AppError, AppState, Layout, ManagerUser, SessionExt, render, see_other};
 
+/// The text of `key` in the language of the request being served.
+pub(super) fn t(key: &'static str) -> &'static str {
+    crate::i18n::current().t(key)
+}
+
+/// `t` with `{name}` placeholders replaced.
+pub(super) fn tf(key: &'static str, args: &[(&str, &str)]) -> String {
+    crate::i18n::current().tf(key, args)
+}
+
+/// What is wrong with a form, and the field it is about (the input's `name`; "" when it is
+/// about the whole form), so that the page ties the message to its field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// A form's errors, as templates ask about them: `{% if form_error.on("amount") %}`.
+pub trait FieldErrors {
+    /// The message about `field`, if any.
+    fn message_on(&self, field: &str) -> Option<&str>;
+
+    fn on(&self, field: &str) -> bool {
+        self.message_on(field).is_some()
+    }
+}
+
+impl FieldErrors for Option<FieldError> {
+    fn message_on(&self, field: &str) -> Option<&str> {
+        self.as_ref()
+            .filter(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+}
+
+impl FieldErrors for Vec<FieldError> {
+    fn message_on(&self, field: &str) -> Option<&str> {
+        self.iter()
+            .find(|e| e.field == field)
+            .map(|e| e.message.as_str())
+    }
+}
+
 pub struct CategoryChoice {
     pub value: String,
     pub label: String,
@@ -70,41 +123,54 @@ pub struct ValidCharge {
     pub form_key: String,
 }
 
-pub fn validate_charge(form: &ChargeForm, categories: &[Category]) -> Result<ValidCharge, String> {
+pub fn validate_charge(
+    form: &ChargeForm,
+    categories: &[Category],
+) -> Result<ValidCharge, FieldError> {
     let category = categories
         .iter()
         .find(|c| c.active && c.code == form.category)
         .map(|c| c.code.clone())
-        .ok_or("Choisissez une catégorie.")?;
+        .ok_or_else(|| FieldError::new("category", t("charge_form.error_category")))?;
     let label = form.label.trim();
     if label.is_empty() || label.chars().count() > 200 {
-        return Err("Le libellé doit compter entre 1 et 200 caractères.".into());
+        return Err(FieldError::new(
+            "label",
+            t("charge_form.error_label_length"),
+        ));
     }
     if label.chars().any(char::is_control) {
-        return Err("Le libellé ne peut pas contenir de caractères de contrôle.".into());
+        return Err(FieldError::new(
+            "label",
+            t("charge_form.error_label_control"),
+        ));
     }
-    let amount = Money::parse_input(&form.amount).map_err(|e| e.to_string())?;
+    let amount =
+        Money::parse_input(&form.amount).map_err(|e| FieldError::new("amount", e.to_string()))?;
     let season = form.season.trim();
     if season.chars().count() > 20 || season.chars().any(char::is_control) {
-        return Err("La saison compte au plus 20 caractères (par exemple 2026-2027).".into());
+        return Err(FieldError::new("season", t("charge_form.error_season")));
     }
     let date = form.date.trim();
     let format = time::macros::format_description!("[year]-[month]-[day]");
     if time::Date::parse(date, &format).is_err() {
-        return Err("Indiquez une date au format AAAA-MM-JJ.".into());
+        return Err(FieldError::new("date", t("charge_form.error_date")));
     }
     let due_on = form.due_on.trim();
     if !due_on.is_empty() {
         if time::Date::parse(due_on, &format).is_err() {
-            return Err("Indiquez l'échéance au format AAAA-MM-JJ, ou laissez-la vide.".into());
+            return Err(FieldError::new("due_on", t("charge_form.error_due_on")));
         }
         if due_on < date {
-            return Err("L'échéance ne peut pas précéder la date de la somme due.".into());
+            return Err(FieldError::new(
+                "due_on",
+                t("charge_form.error_due_before_date"),
+            ));
         }
     }
     let form_key = form.form_key.trim();
     if uuid::Uuid::parse_str(form_key).is_err() {
-        return Err("Ce formulaire a expiré : rechargez la page.".into());
+        return Err(FieldError::new("", t("charge_form.error_expired")));
     }
     Ok(ValidCharge {
         category,
@@ -130,7 +196,7 @@ pub(super) struct MemberView {
     payments: Vec<Payment>,
     categories: Vec<CategoryChoice>,
     form: ChargeForm,
-    form_error: Option<String>,
+    form_error: Option<FieldError>,
     /// The member's saved card, and the form to charge it.
     pub(super) saved_card: Option<SavedCard>,
     pub(super) card_charge: super::saved_card::ChargeFormView,
@@ -151,7 +217,7 @@ pub(super) async fn member_view(
     member_id: &str,
     period: &StatementQuery,
     form: Option<ChargeForm>,
-    form_error: Option<String>,
+    form_error: Option<FieldError>,
 ) -> Result<MemberView, AppError> {
     let member = accounts::find_any(&state.pool, member_id)
         .await?
@@ -274,18 +340,19 @@ pub async fn add_charge(
         .await?;
         current.session.set_flash(
             "info",
-            &format!(
-                "{} ({}) ajouté au panier de {}.",
-                charge.label,
-                charge.amount,
-                member.full_name()
+            &tf(
+                "charge_form.added",
+                &[
+                    ("label", &charge.label),
+                    ("amount", &charge.amount.to_string()),
+                    ("name", &member.full_name()),
+                ],
             ),
         );
     } else {
-        current.session.set_flash(
-            "info",
-            "Ce formulaire avait déjà été envoyé : rien n'a été ajouté.",
-        );
+        current
+            .session
+            .set_flash("info", t("charge_form.already_sent"));
     }
     Ok(see_other(&format!("/admin/members/{}", member.id)))
 }

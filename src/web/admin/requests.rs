@@ -6,6 +6,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
+use super::members::{FieldError, FieldErrors, t, tf};
 use crate::accounts::{self, User};
 use crate::audit;
 use crate::basket;
@@ -31,7 +32,7 @@ pub struct GatewayOption {
 fn gateway_options(state: &AppState, selected: &str) -> Vec<GatewayOption> {
     std::iter::once(GatewayOption {
         value: "",
-        label: "Au choix du membre",
+        label: t("requests.members_choice"),
         selected: selected.is_empty(),
     })
     .chain(
@@ -51,7 +52,7 @@ fn gateway_options(state: &AppState, selected: &str) -> Vec<GatewayOption> {
 
 fn gateway_label(state: &AppState, gateway: Option<&str>) -> String {
     match gateway {
-        None => "Au choix du membre".into(),
+        None => t("requests.members_choice").into(),
         Some(id) => state
             .gateways
             .current()
@@ -93,33 +94,40 @@ struct ValidRequest {
     batch_key: String,
 }
 
-fn validate(state: &AppState, form: &RequestForm) -> Result<ValidRequest, String> {
+fn validate(state: &AppState, form: &RequestForm) -> Result<ValidRequest, FieldError> {
     let (gateway, gateway_label) = match form.gateway.trim() {
         "" => (None, None),
         id => {
             let registry = state.gateways.current();
             let g = registry
                 .get_offered(id)
-                .ok_or("Choisissez l'un des moyens de paiement proposés, ou le choix du membre.")?;
+                .ok_or_else(|| FieldError::new("gateway", t("requests.error_gateway")))?;
             (Some(g.id()), Some(g.display_name()))
         }
     };
     let message = form.message.replace("\r\n", "\n");
     let message = message.trim();
     if message.chars().count() > MESSAGE_MAX_CHARS {
-        return Err(format!(
-            "Le message compte au plus {MESSAGE_MAX_CHARS} caractères."
+        return Err(FieldError::new(
+            "message",
+            tf(
+                "requests.error_message_length",
+                &[("max", &MESSAGE_MAX_CHARS.to_string())],
+            ),
         ));
     }
     if message
         .chars()
         .any(|c| c.is_control() && c != '\n' && c != '\t')
     {
-        return Err("Le message ne peut pas contenir de caractères de contrôle.".into());
+        return Err(FieldError::new(
+            "message",
+            t("requests.error_message_control"),
+        ));
     }
     let batch_key = form.form_key.trim();
     if uuid::Uuid::parse_str(batch_key).is_err() {
-        return Err("Ce formulaire a expiré : rechargez la page.".into());
+        return Err(FieldError::new("", t("requests.error_expired")));
     }
     Ok(ValidRequest {
         gateway,
@@ -159,7 +167,7 @@ fn row_view(state: &AppState, listed: Listed) -> RowView {
     RowView {
         gateway: gateway_label(state, r.gateway.as_deref()),
         amount: r.amount.to_string(),
-        status: r.status.label_fr(),
+        status: r.status.label(),
         status_class: status_class(r.status),
         created: french_date(&r.created_at),
         expires: french_date(&r.expires_at),
@@ -190,7 +198,7 @@ struct RequestsView {
     owing_total: String,
     form: RequestForm,
     gateways: Vec<GatewayOption>,
-    form_error: Option<String>,
+    form_error: Option<FieldError>,
 }
 
 #[derive(Deserialize)]
@@ -213,7 +221,7 @@ async fn requests_view(
     current: &CurrentUser,
     status: Option<RequestStatus>,
     form: Option<RequestForm>,
-    form_error: Option<String>,
+    form_error: Option<FieldError>,
 ) -> Result<RequestsView, AppError> {
     payment_requests::expire_due(&state.pool).await?;
     let rows = payment_requests::list(&state.pool, status, None, 500)
@@ -225,12 +233,12 @@ async fn requests_view(
     let form = form.unwrap_or_else(RequestForm::fresh);
     let filters = std::iter::once(FilterChoice {
         value: "",
-        label: "Toutes",
+        label: t("requests.filter_all"),
         selected: status.is_none(),
     })
     .chain(RequestStatus::ALL.into_iter().map(|s| FilterChoice {
         value: s.as_str(),
-        label: s.label_fr(),
+        label: s.label(),
         selected: status == Some(s),
     }))
     .collect();
@@ -254,11 +262,10 @@ pub async fn list(
 ) -> Result<HttpResponse, AppError> {
     let status = match query.status.as_str() {
         "" => None,
-        value => Some(RequestStatus::parse(value).ok_or_else(|| {
-            AppError::BadRequest(
-                "Statut inconnu : choisissez envoyée, payée, annulée ou expirée.".into(),
-            )
-        })?),
+        value => Some(
+            RequestStatus::parse(value)
+                .ok_or_else(|| AppError::BadRequest(t("requests.error_status").into()))?,
+        ),
     };
     let view = requests_view(&state, &current, status, None, None).await?;
     Ok(render(StatusCode::OK, &view))
@@ -344,12 +351,21 @@ pub async fn send_all(
         )
         .await?;
     }
+    let total = total.to_string();
     let message = match (sent, already) {
-        (0, 0) => "Aucun membre ne doit rien : aucune demande envoyée.".to_string(),
-        (0, _) => "Ce formulaire avait déjà été envoyé : aucune nouvelle demande.".to_string(),
-        (n, 0) => format!("Demande de paiement envoyée à {n} membre(s), pour {total} au total."),
-        (n, m) => format!(
-            "Demande de paiement envoyée à {n} membre(s), pour {total} au total ; {m} l'avaient déjà reçue."
+        (0, 0) => t("requests.nobody_owes").to_string(),
+        (0, _) => t("requests.already_sent").to_string(),
+        (n, 0) => tf(
+            "requests.sent_all",
+            &[("count", &n.to_string()), ("total", &total)],
+        ),
+        (n, m) => tf(
+            "requests.sent_all_some",
+            &[
+                ("count", &n.to_string()),
+                ("total", &total),
+                ("already", &m.to_string()),
+            ],
         ),
     };
     current.session.set_flash("info", &message);
@@ -364,7 +380,7 @@ struct NewRequestView {
     balance: Money,
     form: RequestForm,
     gateways: Vec<GatewayOption>,
-    form_error: Option<String>,
+    form_error: Option<FieldError>,
     rows: Vec<RowView>,
 }
 
@@ -373,7 +389,7 @@ async fn new_request_view(
     current: &CurrentUser,
     member_id: &str,
     form: Option<RequestForm>,
-    form_error: Option<String>,
+    form_error: Option<FieldError>,
 ) -> Result<NewRequestView, AppError> {
     let member = accounts::find_active(&state.pool, member_id)
         .await?
@@ -418,10 +434,10 @@ pub async fn send_to_member(
     let member = accounts::find_active(&state.pool, &id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let refuse = |form: RequestForm, message: String| {
+    let refuse = |form: RequestForm, error: FieldError| {
         let (state, current, id) = (&state, &current, &id);
         async move {
-            let view = new_request_view(state, current, id, Some(form), Some(message)).await?;
+            let view = new_request_view(state, current, id, Some(form), Some(error)).await?;
             Ok::<_, AppError>(render(StatusCode::UNPROCESSABLE_ENTITY, &view))
         }
     };
@@ -462,23 +478,22 @@ pub async fn send_to_member(
             .await?;
             current.session.set_flash(
                 "info",
-                &format!(
-                    "Demande de paiement de {amount} envoyée à {} ({}).",
-                    member.full_name(),
-                    member.email
+                &tf(
+                    "requests.sent_one",
+                    &[
+                        ("amount", &amount.to_string()),
+                        ("name", &member.full_name()),
+                        ("email", &member.email),
+                    ],
                 ),
             );
         }
-        Sent::AlreadySent => current.session.set_flash(
-            "info",
-            "Ce formulaire avait déjà été envoyé : aucune nouvelle demande.",
-        ),
+        Sent::AlreadySent => current
+            .session
+            .set_flash("info", t("requests.already_sent")),
         Sent::NothingOwed => {
-            let message = format!(
-                "{} ne doit rien : aucune demande envoyée.",
-                member.full_name()
-            );
-            return refuse(form, message).await;
+            let message = tf("requests.owes_nothing", &[("name", &member.full_name())]);
+            return refuse(form, FieldError::new("", message)).await;
         }
     }
     Ok(see_other(&format!("/admin/members/{}/request", member.id)))
@@ -550,9 +565,9 @@ pub async fn cancel(
         .await?
         .ok_or(AppError::NotFound)?;
     if !payment_requests::cancel(&state.pool, &request.id).await? {
-        let message = format!(
-            "Seule une demande encore ouverte peut être annulée (celle-ci est « {} »).",
-            request.status.label_fr().to_lowercase()
+        let message = tf(
+            "requests.only_open",
+            &[("status", &request.status.label().to_lowercase())],
         );
         let view = detail_view(&state, &current, &id, Some(message)).await?;
         return Ok(render(StatusCode::CONFLICT, &view));
@@ -568,9 +583,9 @@ pub async fn cancel(
     .await?;
     current.session.set_flash(
         "info",
-        &format!(
-            "Demande de paiement de {} annulée : son lien ne permet plus de payer.",
-            request.amount
+        &tf(
+            "requests.cancelled",
+            &[("amount", &request.amount.to_string())],
         ),
     );
     Ok(see_other(&format!("/admin/requests/{}", request.id)))

@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::members::member_view;
+use super::members::{FieldError, member_view, t, tf};
 use crate::accounts;
 use crate::audit;
 use crate::domain::Money;
@@ -19,7 +19,7 @@ pub struct ChargeFormView {
     /// The card's gateway, by name ("" when it is no longer enabled: no charge possible).
     pub gateway: String,
     pub amount: String,
-    pub error: Option<String>,
+    pub error: Option<FieldError>,
     /// A card, an enabled gateway that can charge it, and something owed.
     pub offered: bool,
 }
@@ -64,7 +64,7 @@ pub async fn charge(
     let member = accounts::find_any(&state.pool, &id)
         .await?
         .ok_or(AppError::NotFound)?;
-    let refuse = |message: String| {
+    let refuse = |error: FieldError| {
         let state = state.clone();
         let current = &current;
         let typed: String = form.amount.chars().take(40).collect();
@@ -73,33 +73,33 @@ pub async fn charge(
             let mut view =
                 member_view(&state, current, &member_id, &Default::default(), None, None).await?;
             view.card_charge.amount = typed;
-            view.card_charge.error = Some(message);
+            view.card_charge.error = Some(error);
             Ok::<_, AppError>(render(StatusCode::UNPROCESSABLE_ENTITY, &view))
         }
     };
     let Some(card) = saved_cards::active_for_member(&state.pool, &member.id).await? else {
-        return refuse("Ce membre n'a pas de carte enregistrée.".into()).await;
+        return refuse(FieldError::new("", t("card_charge.error_no_card"))).await;
     };
     let Some(gateway) = state.gateways.current().get(&card.gateway).cloned() else {
-        return refuse("Le prestataire de cette carte n'est plus activé.".into()).await;
+        return refuse(FieldError::new("", t("card_charge.error_gateway_off"))).await;
     };
     let amount = match Money::parse_input(&form.amount) {
         Ok(amount) => amount,
-        Err(e) => return refuse(e.to_string()).await,
+        Err(e) => return refuse(FieldError::new("amount", e.to_string())).await,
     };
     let owed = crate::basket::load(&state.pool, &member.id)
         .await?
         .balance();
     if amount > owed {
-        return refuse(if owed.is_positive() {
-            format!("Le montant ne peut pas dépasser ce que le membre doit ({owed}).")
+        let message = if owed.is_positive() {
+            tf("card_charge.error_too_much", &[("owed", &owed.to_string())])
         } else {
-            "Ce membre ne doit rien : il n'y a rien à prélever.".to_string()
-        })
-        .await;
+            t("card_charge.error_nothing_owed").to_string()
+        };
+        return refuse(FieldError::new("amount", message)).await;
     }
     if form.confirm.is_none() {
-        return refuse("Cochez la case pour confirmer le prélèvement.".into()).await;
+        return refuse(FieldError::new("confirm", t("card_charge.error_confirm"))).await;
     }
     let payment = match charge::prepare(
         &state.pool,
@@ -111,7 +111,9 @@ pub async fn charge(
     .await
     {
         Ok(payment) => payment,
-        Err(ChargeError::NotAllowed(message)) => return refuse(message).await,
+        Err(ChargeError::NotAllowed(message)) => {
+            return refuse(FieldError::new("amount", message)).await;
+        }
         Err(ChargeError::Unexpected(error)) => return Err(AppError::Unexpected(error)),
     };
     let result = charge::execute(
@@ -138,26 +140,23 @@ pub async fn charge(
         })),
     )
     .await?;
+    let amount = amount.to_string();
     let message = match &result {
-        ChargeResult::Paid => format!("Carte prélevée : {amount} encaissés."),
-        ChargeResult::Pending => format!(
-            "Prélèvement de {amount} demandé : il sera enregistré quand le prestataire le confirmera."
+        ChargeResult::Paid => tf("card_charge.paid", &[("amount", &amount)]),
+        ChargeResult::Pending => tf("card_charge.pending", &[("amount", &amount)]),
+        ChargeResult::Declined(Decline::AuthenticationRequired) => tf(
+            "card_charge.authentication_required",
+            &[("amount", &amount)],
         ),
-        ChargeResult::Declined(Decline::AuthenticationRequired) => format!(
-            "La banque du membre demande qu'il confirme lui-même ce paiement : rien n'a été prélevé. \
-             Le membre a été invité par courriel à régler {amount} lui-même."
+        ChargeResult::Declined(Decline::Refused(why)) => tf(
+            "card_charge.declined",
+            &[("why", why.as_str()), ("amount", &amount)],
         ),
-        ChargeResult::Declined(Decline::Refused(why)) => format!(
-            "La banque a refusé le prélèvement ({why}) : rien n'a été prélevé. Le membre a été \
-             invité par courriel à régler {amount} lui-même."
+        ChargeResult::Rejected(why) => tf(
+            "card_charge.rejected",
+            &[("why", why.as_str()), ("amount", &amount)],
         ),
-        ChargeResult::Rejected(why) => format!(
-            "Le prestataire a refusé le prélèvement ({why}) : rien n'a été prélevé. Le membre a \
-             été invité par courriel à régler {amount} lui-même."
-        ),
-        ChargeResult::Unknown => "Le prestataire ne répond pas : le prélèvement a peut-être eu \
-             lieu. Vérifiez dans son espace avant de recommencer."
-            .to_string(),
+        ChargeResult::Unknown => t("card_charge.unknown").to_string(),
     };
     current.session.set_flash(
         if matches!(result, ChargeResult::Paid | ChargeResult::Pending) {

@@ -12,6 +12,7 @@ mod manager;
 mod menu;
 mod password_reset;
 mod payment_request;
+mod people_english;
 
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
