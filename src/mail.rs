@@ -17,7 +17,7 @@ use sqlx::Row;
 
 use crate::config::{MailSettings, Settings};
 use crate::db::{self, Pool, Tx};
-use crate::domain::{Money, french_date};
+use crate::domain::{Money, local_date};
 
 /// What a mail says, kept as data until the worker renders it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -196,7 +196,7 @@ async fn render(
         } => {
             let amount = Money::from_cents(*amount_cents).to_string();
             let link = format!("{base_url}/payments/{payment_id}");
-            let date = &french_date(date);
+            let date = &local_date(date);
             let text = ReceiptText {
                 association,
                 name: &name,

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::link::LinkKey;
 use crate::config::Settings;
 use crate::db::Pool;
-use crate::domain::{Money, french_date};
+use crate::domain::{Money, local_date};
 
 /// A charge of the member's basket, as the request mail lists it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -135,7 +135,7 @@ impl RequestMail {
             message: self.message.as_deref(),
             gateway: self.gateway.as_deref(),
             sender: &self.sender,
-            expires_on: french_date(&self.expires_on),
+            expires_on: local_date(&self.expires_on),
             link: &link,
         }
         .render()?;
@@ -148,7 +148,7 @@ impl RequestMail {
             message: self.message.as_deref(),
             gateway: self.gateway.as_deref(),
             sender: &self.sender,
-            expires_on: french_date(&self.expires_on),
+            expires_on: local_date(&self.expires_on),
             link: &link,
         }
         .render()?;
@@ -175,7 +175,7 @@ impl RequestPaidMail {
             name,
             member: &self.member_name,
             amount: amount.clone(),
-            date: french_date(&self.date),
+            date: local_date(&self.date),
             via_link: self.via_link,
             link: &link,
         }
@@ -185,7 +185,7 @@ impl RequestPaidMail {
             name,
             member: &self.member_name,
             amount: amount.clone(),
-            date: french_date(&self.date),
+            date: local_date(&self.date),
             via_link: self.via_link,
             link: &link,
         }

@@ -149,7 +149,7 @@ pub async fn page(
             updated: gateway.stored.as_ref().map(|s| {
                 format!(
                     "Modifié le {} à {}{}",
-                    crate::domain::french_date(&s.updated_at),
+                    crate::domain::local_date(&s.updated_at),
                     s.updated_at.get(11..16).unwrap_or(""),
                     s.updated_by
                         .as_deref()

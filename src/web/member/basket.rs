@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::account_plan::{self, Category};
 use crate::basket::{self, Basket};
-use crate::domain::{Money, PaymentStatus, french_date};
+use crate::domain::{Money, PaymentStatus, local_date};
 use crate::gateways::{CheckoutRequest, GatewayError, Registry, SaveCard};
 use crate::payments::{self, Payment};
 use crate::saved_cards::{self, SavedCard};
@@ -120,7 +120,7 @@ fn build_view(
             lines: lines
                 .iter()
                 .map(|l| LineView {
-                    date: french_date(&l.occurred_on),
+                    date: local_date(&l.occurred_on),
                     label: l.label.clone(),
                     season: l.season.clone().unwrap_or_default(),
                     amount: l.amount.to_string(),
@@ -132,7 +132,7 @@ fn build_view(
         .iter()
         .map(|p| PaymentView {
             id: p.id.clone(),
-            date: french_date(p.paid_at.as_deref().unwrap_or(&p.created_at)),
+            date: local_date(p.paid_at.as_deref().unwrap_or(&p.created_at)),
             gateway: gateways
                 .get(&p.gateway)
                 .map_or_else(|| p.gateway.clone(), |g| g.display_name().to_string()),
@@ -197,7 +197,7 @@ fn build_view(
                 .get(&card.gateway)
                 .map_or_else(|| card.gateway.clone(), |g| g.display_name().to_string()),
             label: card.display(),
-            since: french_date(&card.consented_at),
+            since: local_date(&card.consented_at),
             id: card.id,
         }),
         save_card_checked: form.save_card,

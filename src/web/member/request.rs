@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::accounts::{self, User};
 use crate::basket::{self, Basket};
 use crate::db;
-use crate::domain::{Money, french_date};
+use crate::domain::{Money, local_date};
 use crate::gateways::{CheckoutRequest, Gateway, GatewayError};
 use crate::payment_requests::{self, PaymentRequest, RequestStatus};
 use crate::payments;
@@ -187,7 +187,7 @@ async fn stage(
             on: request
                 .paid_at
                 .as_deref()
-                .map(french_date)
+                .map(local_date)
                 .unwrap_or_default(),
         },
         RequestStatus::Sent => {
@@ -335,7 +335,7 @@ async fn page(
                 requested: (owed != request.amount).then(|| request.amount.to_string()),
                 message: request.message.clone(),
                 sender,
-                expires_on: french_date(&request.expires_at),
+                expires_on: local_date(&request.expires_at),
                 gateways: if fixed.is_some() {
                     Vec::new()
                 } else {
