@@ -14,6 +14,7 @@ use sqlx::Row;
 use crate::accounts;
 use crate::db::{self, Pool, Tx};
 use crate::domain::Email;
+use crate::i18n::Lang;
 use crate::mail::{self, MailContent};
 
 pub const INVITATION_VALIDITY_DAYS: i64 = 7;
@@ -116,45 +117,50 @@ pub async fn void_outstanding(tx: &mut Tx<'_>, user_id: &str) -> anyhow::Result<
 #[derive(Template)]
 #[template(path = "mail/invitation.txt")]
 struct InvitationText<'a> {
+    lang: Lang,
     association: &'a str,
     name: &'a str,
     link: &'a str,
-    days: i64,
+    days: String,
 }
 
 #[derive(Template)]
 #[template(path = "mail/invitation.html")]
 struct InvitationHtml<'a> {
+    lang: Lang,
     association: &'a str,
     name: &'a str,
     link: &'a str,
-    days: i64,
+    days: String,
 }
 
 #[derive(Template)]
 #[template(path = "mail/password_reset.txt")]
 struct ResetText<'a> {
+    lang: Lang,
     association: &'a str,
     name: &'a str,
     link: &'a str,
-    minutes: i64,
+    minutes: String,
     forgot: &'a str,
 }
 
 #[derive(Template)]
 #[template(path = "mail/password_reset.html")]
 struct ResetHtml<'a> {
+    lang: Lang,
     association: &'a str,
     name: &'a str,
     link: &'a str,
-    minutes: i64,
+    minutes: String,
     forgot: &'a str,
 }
 
-/// The subject, text and HTML of a password-link mail, with a fresh link.
+/// The subject, text and HTML of a password-link mail in `lang`, with a fresh link.
 pub async fn render_mail(
     pool: &Pool,
     base_url: &str,
+    lang: Lang,
     association: &str,
     recipient_id: Option<&str>,
     name: &str,
@@ -165,39 +171,46 @@ pub async fn render_mail(
     let link = format!("{base_url}/password/set?token={token}");
     Ok(match purpose {
         Purpose::Invitation => (
-            format!("{association} : votre accès au portail des membres"),
+            lang.tf("mail.invitation.subject", &[("association", association)]),
             InvitationText {
+                lang,
                 association,
                 name,
                 link: &link,
-                days: INVITATION_VALIDITY_DAYS,
+                days: INVITATION_VALIDITY_DAYS.to_string(),
             }
             .render()?,
             InvitationHtml {
+                lang,
                 association,
                 name,
                 link: &link,
-                days: INVITATION_VALIDITY_DAYS,
+                days: INVITATION_VALIDITY_DAYS.to_string(),
             }
             .render()?,
         ),
         Purpose::Reset => {
             let forgot = format!("{base_url}/password/forgot");
             (
-                format!("{association} : choisir un nouveau mot de passe"),
+                lang.tf(
+                    "mail.password_reset.subject",
+                    &[("association", association)],
+                ),
                 ResetText {
+                    lang,
                     association,
                     name,
                     link: &link,
-                    minutes: RESET_VALIDITY_MINUTES,
+                    minutes: RESET_VALIDITY_MINUTES.to_string(),
                     forgot: &forgot,
                 }
                 .render()?,
                 ResetHtml {
+                    lang,
                     association,
                     name,
                     link: &link,
-                    minutes: RESET_VALIDITY_MINUTES,
+                    minutes: RESET_VALIDITY_MINUTES.to_string(),
                     forgot: &forgot,
                 }
                 .render()?,
