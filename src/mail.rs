@@ -176,18 +176,16 @@ struct ReceiptHtml<'a> {
     link: String,
 }
 
-/// The language the recipient chose (`users.locale`); French when none or one not offered.
-async fn recipient_lang(pool: &Pool, recipient_id: Option<&str>) -> anyhow::Result<Lang> {
-    let Some(id) = recipient_id else {
-        return Ok(Lang::default());
-    };
-    let saved: Option<String> = sqlx::query_scalar("SELECT locale FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-        .context("could not read the recipient's language")?
-        .flatten();
-    Ok(saved.as_deref().and_then(Lang::parse).unwrap_or_default())
+/// A gateway's name kept in a queued mail, in the language the mail is written in. Names are
+/// kept as they read when the mail was queued (in whatever language that moment had); of them,
+/// only the built-in sandbox's is translated.
+pub(crate) fn gateway_name(kept: &str, lang: Lang) -> String {
+    let sandbox = "sandbox.gateway_name";
+    if crate::i18n::LANGS.iter().any(|l| l.t(sandbox) == kept) {
+        lang.t(sandbox).to_string()
+    } else {
+        kept.to_string()
+    }
 }
 
 /// The message for a queued mail, rendered now (text and HTML) in the recipient's language:
@@ -200,7 +198,13 @@ async fn render(
     to: &str,
     content: &MailContent,
 ) -> anyhow::Result<Message> {
-    let lang = recipient_lang(pool, recipient_id).await?;
+    // The language the recipient chose; French when none (or one no longer offered).
+    let lang = match recipient_id {
+        Some(id) => crate::accounts::saved_lang(pool, id)
+            .await?
+            .unwrap_or_default(),
+        None => Lang::default(),
+    };
     let (subject, text, html) = crate::i18n::scope(
         lang,
         render_parts(pool, settings, base_url, recipient_id, lang, content),
@@ -246,6 +250,7 @@ async fn render_parts(
             let amount = Money::from_cents(*amount_cents).to_string();
             let link = format!("{base_url}/payments/{payment_id}");
             let date = &local_date(date);
+            let gateway = &gateway_name(gateway, lang);
             let text = ReceiptText {
                 lang,
                 association,

@@ -219,20 +219,16 @@ pub async fn render_mail(
     })
 }
 
+/// Why a link cannot be used; the message is in the reader's language.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
-    #[error(
-        "Ce lien n'est pas valable. Vérifiez que l'adresse a été copiée en entier, ou demandez \
-         un nouveau lien."
-    )]
+    #[error("{}", crate::i18n::current().t("password.link_unknown"))]
     Unknown,
-    #[error(
-        "Ce lien a déjà servi. Si vous avez oublié votre mot de passe, demandez un nouveau lien."
-    )]
+    #[error("{}", crate::i18n::current().t("password.link_used"))]
     Used,
-    #[error("Ce lien a expiré. Demandez un nouveau lien.")]
+    #[error("{}", crate::i18n::current().t("password.link_expired"))]
     Expired,
-    #[error("Ce compte est désactivé. Adressez-vous à l'association.")]
+    #[error("{}", crate::i18n::current().t("password.account_inactive"))]
     Inactive,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -285,13 +281,14 @@ pub async fn check(pool: &Pool, token: &str) -> Result<LinkHolder, LinkError> {
     })
 }
 
+/// What is wrong with a new password; the message is in the reader's language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
-    #[error("Le mot de passe doit compter au moins {MIN_PASSWORD_CHARS} caractères.")]
+    #[error("{}", crate::i18n::current().tf("password.too_short", &[("min", &MIN_PASSWORD_CHARS.to_string())]))]
     TooShort,
-    #[error("Le mot de passe compte au plus {MAX_PASSWORD_CHARS} caractères.")]
+    #[error("{}", crate::i18n::current().tf("password.too_long", &[("max", &MAX_PASSWORD_CHARS.to_string())]))]
     TooLong,
-    #[error("Les deux mots de passe saisis sont différents.")]
+    #[error("{}", crate::i18n::current().t("password.mismatch"))]
     Mismatch,
 }
 
@@ -359,7 +356,7 @@ pub async fn set_password(
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResetRequestError {
-    #[error("Trop de demandes depuis cette connexion. Réessayez dans une heure.")]
+    #[error("{}", crate::i18n::current().t("password.reset_throttled"))]
     Throttled,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),

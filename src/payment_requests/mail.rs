@@ -125,6 +125,10 @@ impl RequestMail {
         let link = format!("{base_url}/r/{}", key.token(&self.request_id)?);
         let amount = Money::from_cents(self.amount_cents).to_string();
         let paid = (self.paid_cents > 0).then(|| Money::from_cents(self.paid_cents).to_string());
+        let gateway = self
+            .gateway
+            .as_deref()
+            .map(|g| crate::mail::gateway_name(g, lang));
         let lines: Vec<LineView> = self
             .lines
             .iter()
@@ -141,7 +145,7 @@ impl RequestMail {
             paid: paid.clone(),
             lines: &lines,
             message: self.message.as_deref(),
-            gateway: self.gateway.as_deref(),
+            gateway: gateway.as_deref(),
             sender: &self.sender,
             expires_on: local_date(&self.expires_on),
             link: &link,
@@ -155,7 +159,7 @@ impl RequestMail {
             paid,
             lines: &lines,
             message: self.message.as_deref(),
-            gateway: self.gateway.as_deref(),
+            gateway: gateway.as_deref(),
             sender: &self.sender,
             expires_on: local_date(&self.expires_on),
             link: &link,
