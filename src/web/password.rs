@@ -69,16 +69,19 @@ pub async fn set_form(
 ) -> Result<HttpResponse, AppError> {
     match password_links::check(&state.pool, &query.token).await {
         Ok(holder) => {
-            let view = SetView {
-                layout: anonymous_layout(&state, &session),
-                token: query.token.clone(),
-                first_name: Some(holder.first_name),
-                invitation: holder.invitation,
-                link_error: None,
-                error: None,
-                min_chars: MIN_PASSWORD_CHARS,
-            };
-            Ok(render(StatusCode::OK, &view))
+            let lang = super::lang::for_mailed_link(&state, &session, &holder.user_id).await?;
+            Ok(crate::i18n::sync_scope(lang, || {
+                let view = SetView {
+                    layout: anonymous_layout(&state, &session),
+                    token: query.token.clone(),
+                    first_name: Some(holder.first_name),
+                    invitation: holder.invitation,
+                    link_error: None,
+                    error: None,
+                    min_chars: MIN_PASSWORD_CHARS,
+                };
+                render(StatusCode::OK, &view)
+            }))
         }
         Err(error) => dead_link(&state, &session, error),
     }

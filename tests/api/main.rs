@@ -12,6 +12,7 @@ mod helpers;
 mod hostile;
 mod isolation;
 mod language;
+mod language_mail;
 mod login;
 mod mail;
 mod members;

@@ -14,7 +14,6 @@ use crate::basket::{self, Basket};
 use crate::db;
 use crate::domain::{Money, local_date};
 use crate::gateways::{CheckoutRequest, Gateway, GatewayError};
-use crate::i18n::Lang;
 use crate::payment_requests::{self, PaymentRequest, RequestStatus};
 use crate::payments;
 use crate::web::{AppError, AppState, CurrentUser, Layout, SessionExt, render, see_other};
@@ -375,17 +374,6 @@ pub struct ReturnHint {
     retour: Option<String>,
 }
 
-/// The link's pages speak the language chosen in this browser, or else the member's own: the
-/// link comes in a mail written in the member's language, and often opens in a fresh browser.
-async fn link_lang(state: &AppState, session: &Session, member: &User) -> Result<Lang, AppError> {
-    if let Some(lang) = crate::web::lang::visitor_choice(session) {
-        return Ok(lang);
-    }
-    Ok(accounts::saved_lang(&state.pool, &member.id)
-        .await?
-        .unwrap_or_default())
-}
-
 pub async fn show(
     state: web::Data<AppState>,
     current: Option<CurrentUser>,
@@ -394,7 +382,7 @@ pub async fn show(
     hint: web::Query<ReturnHint>,
 ) -> Result<HttpResponse, AppError> {
     let (request, member) = open(&state, &current, &token).await?;
-    let lang = link_lang(&state, &session, &member).await?;
+    let lang = crate::web::lang::for_mailed_link(&state, &session, &member.id).await?;
     let link = Opened {
         state: &state,
         current: &current,
@@ -474,7 +462,7 @@ pub async fn pay(
 ) -> Result<HttpResponse, AppError> {
     session.check_csrf(&form.csrf_token)?;
     let (request, member) = open(&state, &current, &token).await?;
-    let lang = link_lang(&state, &session, &member).await?;
+    let lang = crate::web::lang::for_mailed_link(&state, &session, &member.id).await?;
     let opened = Opened {
         state: &state,
         current: &current,
