@@ -152,7 +152,8 @@ fn decode_header(value: &str) -> String {
                     _ => Some(decode_quoted_printable(&text.replace('_', " "))),
                 }
             });
-        if !out.is_empty() && !(after_encoded && decoded.is_some()) {
+        let joined_to_previous = after_encoded && decoded.is_some();
+        if !out.is_empty() && !joined_to_previous {
             out.push(' ');
         }
         after_encoded = decoded.is_some();

@@ -518,7 +518,7 @@ async fn pay_opened(
         // Closed: cancelled or expired (410), or already paid (nothing more to pay through it).
         other => return refuse(StatusCode::GONE, other, None).await,
     };
-    let gateway = match fixed_gateway(&state, &request) {
+    let gateway = match fixed_gateway(state, &request) {
         Some(gateway) => gateway.clone(),
         None => match state.gateways.current().get_offered(&form.gateway) {
             Some(gateway) => gateway.clone(),
