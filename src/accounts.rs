@@ -65,6 +65,17 @@ pub async fn find_any(pool: &Pool, id: &str) -> anyhow::Result<Option<User>> {
         .context("could not read the user")
 }
 
+/// The language the user chose for pages and mails (`users.locale`), if any (and offered).
+pub async fn saved_lang(pool: &Pool, id: &str) -> anyhow::Result<Option<crate::i18n::Lang>> {
+    let saved: Option<String> = sqlx::query_scalar("SELECT locale FROM users WHERE id = $1")
+        .bind(id)
+        .fetch_optional(pool)
+        .await
+        .context("could not read the user's language")?
+        .flatten();
+    Ok(saved.as_deref().and_then(crate::i18n::Lang::parse))
+}
+
 pub struct NewUser<'a> {
     pub email: &'a Email,
     pub password: SecretString,

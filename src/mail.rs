@@ -17,7 +17,8 @@ use sqlx::Row;
 
 use crate::config::{MailSettings, Settings};
 use crate::db::{self, Pool, Tx};
-use crate::domain::{Money, french_date};
+use crate::domain::{Money, local_date};
+use crate::i18n::Lang;
 
 /// What a mail says, kept as data until the worker renders it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -36,7 +37,10 @@ pub enum MailContent {
         amount_cents: i64,
         card: String,
         gateway: String,
-        reason: String,
+        /// What is paid, in the member's words (the dues' labels); none: what the member
+        /// owes, charged at a manager's request.
+        #[serde(default)]
+        reason: Option<String>,
     },
     /// The member's saved card could not be charged: they are asked to pay by hand.
     SavedCardFailed {
@@ -151,6 +155,7 @@ impl Mailer {
 #[derive(Template)]
 #[template(path = "mail/receipt.txt")]
 struct ReceiptText<'a> {
+    lang: Lang,
     association: &'a str,
     name: &'a str,
     amount: String,
@@ -162,6 +167,7 @@ struct ReceiptText<'a> {
 #[derive(Template)]
 #[template(path = "mail/receipt.html")]
 struct ReceiptHtml<'a> {
+    lang: Lang,
     association: &'a str,
     name: &'a str,
     amount: String,
@@ -170,7 +176,20 @@ struct ReceiptHtml<'a> {
     link: String,
 }
 
-/// The message for a queued mail, rendered now (in French, text and HTML).
+/// A gateway's name kept in a queued mail, in the language the mail is written in. Names are
+/// kept as they read when the mail was queued (in whatever language that moment had); of them,
+/// only the built-in sandbox's is translated.
+pub(crate) fn gateway_name(kept: &str, lang: Lang) -> String {
+    let sandbox = "sandbox.gateway_name";
+    if crate::i18n::LANGS.iter().any(|l| l.t(sandbox) == kept) {
+        lang.t(sandbox).to_string()
+    } else {
+        kept.to_string()
+    }
+}
+
+/// The message for a queued mail, rendered now (text and HTML) in the recipient's language:
+/// its words, and the amounts and dates written as readers of that language write them.
 async fn render(
     pool: &Pool,
     settings: &Settings,
@@ -179,74 +198,18 @@ async fn render(
     to: &str,
     content: &MailContent,
 ) -> anyhow::Result<Message> {
-    let name = match recipient_id {
-        Some(id) => crate::accounts::find_any(pool, id)
+    // The language the recipient chose; French when none (or one no longer offered).
+    let lang = match recipient_id {
+        Some(id) => crate::accounts::saved_lang(pool, id)
             .await?
-            .map(|u| u.full_name())
             .unwrap_or_default(),
-        None => String::new(),
+        None => Lang::default(),
     };
-    let association = settings.association_name.as_str();
-    let (subject, text, html) = match content {
-        MailContent::Receipt {
-            payment_id,
-            amount_cents,
-            gateway,
-            date,
-        } => {
-            let amount = Money::from_cents(*amount_cents).to_string();
-            let link = format!("{base_url}/payments/{payment_id}");
-            let date = &french_date(date);
-            let text = ReceiptText {
-                association,
-                name: &name,
-                amount: amount.clone(),
-                gateway,
-                date,
-                link: link.clone(),
-            }
-            .render()?;
-            let html = ReceiptHtml {
-                association,
-                name: &name,
-                amount: amount.clone(),
-                gateway,
-                date,
-                link,
-            }
-            .render()?;
-            (
-                format!("{association} : paiement de {amount} reçu"),
-                text,
-                html,
-            )
-        }
-        MailContent::SavedCardCharge { .. } | MailContent::SavedCardFailed { .. } => {
-            crate::saved_cards::mail::render(content, association, &name, base_url)?
-        }
-        MailContent::Invitation | MailContent::PasswordReset => {
-            let purpose = if *content == MailContent::Invitation {
-                crate::password_links::Purpose::Invitation
-            } else {
-                crate::password_links::Purpose::Reset
-            };
-            crate::password_links::render_mail(
-                pool,
-                base_url,
-                association,
-                recipient_id,
-                &name,
-                purpose,
-            )
-            .await?
-        }
-        MailContent::PaymentRequest(request) => {
-            request
-                .render(pool, settings, base_url, association, &name)
-                .await?
-        }
-        MailContent::PaymentRequestPaid(paid) => paid.render(base_url, association, &name)?,
-    };
+    let (subject, text, html) = crate::i18n::scope(
+        lang,
+        render_parts(pool, settings, base_url, recipient_id, lang, content),
+    )
+    .await?;
     let from: Mailbox = settings
         .mail
         .from
@@ -258,6 +221,89 @@ async fn render(
         .to(to)
         .subject(subject)
         .multipart(MultiPart::alternative_plain_html(text, html))?)
+}
+
+/// (subject, text, html) of a mail, in `lang` (the caller runs this in `lang`'s scope).
+async fn render_parts(
+    pool: &Pool,
+    settings: &Settings,
+    base_url: &str,
+    recipient_id: Option<&str>,
+    lang: Lang,
+    content: &MailContent,
+) -> anyhow::Result<(String, String, String)> {
+    let name = match recipient_id {
+        Some(id) => crate::accounts::find_any(pool, id)
+            .await?
+            .map(|u| u.full_name())
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let association = settings.association_name.as_str();
+    Ok(match content {
+        MailContent::Receipt {
+            payment_id,
+            amount_cents,
+            gateway,
+            date,
+        } => {
+            let amount = Money::from_cents(*amount_cents).to_string();
+            let link = format!("{base_url}/payments/{payment_id}");
+            let date = &local_date(date);
+            let gateway = &gateway_name(gateway, lang);
+            let text = ReceiptText {
+                lang,
+                association,
+                name: &name,
+                amount: amount.clone(),
+                gateway,
+                date,
+                link: link.clone(),
+            }
+            .render()?;
+            let html = ReceiptHtml {
+                lang,
+                association,
+                name: &name,
+                amount: amount.clone(),
+                gateway,
+                date,
+                link,
+            }
+            .render()?;
+            let subject = lang.tf(
+                "mail.receipt.subject",
+                &[("association", association), ("amount", &amount)],
+            );
+            (subject, text, html)
+        }
+        MailContent::SavedCardCharge { .. } | MailContent::SavedCardFailed { .. } => {
+            crate::saved_cards::mail::render(content, lang, association, &name, base_url)?
+        }
+        MailContent::Invitation | MailContent::PasswordReset => {
+            let purpose = if *content == MailContent::Invitation {
+                crate::password_links::Purpose::Invitation
+            } else {
+                crate::password_links::Purpose::Reset
+            };
+            crate::password_links::render_mail(
+                pool,
+                base_url,
+                lang,
+                association,
+                recipient_id,
+                &name,
+                purpose,
+            )
+            .await?
+        }
+        MailContent::PaymentRequest(request) => {
+            request
+                .render(pool, settings, base_url, lang, association, &name)
+                .await?
+        }
+        MailContent::PaymentRequestPaid(paid) => paid.render(base_url, lang, association, &name)?,
+    })
 }
 
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -14,6 +14,7 @@ use sqlx::Row;
 use crate::accounts;
 use crate::db::{self, Pool, Tx};
 use crate::domain::Email;
+use crate::i18n::Lang;
 use crate::mail::{self, MailContent};
 
 pub const INVITATION_VALIDITY_DAYS: i64 = 7;
@@ -116,45 +117,50 @@ pub async fn void_outstanding(tx: &mut Tx<'_>, user_id: &str) -> anyhow::Result<
 #[derive(Template)]
 #[template(path = "mail/invitation.txt")]
 struct InvitationText<'a> {
+    lang: Lang,
     association: &'a str,
     name: &'a str,
     link: &'a str,
-    days: i64,
+    days: String,
 }
 
 #[derive(Template)]
 #[template(path = "mail/invitation.html")]
 struct InvitationHtml<'a> {
+    lang: Lang,
     association: &'a str,
     name: &'a str,
     link: &'a str,
-    days: i64,
+    days: String,
 }
 
 #[derive(Template)]
 #[template(path = "mail/password_reset.txt")]
 struct ResetText<'a> {
+    lang: Lang,
     association: &'a str,
     name: &'a str,
     link: &'a str,
-    minutes: i64,
+    minutes: String,
     forgot: &'a str,
 }
 
 #[derive(Template)]
 #[template(path = "mail/password_reset.html")]
 struct ResetHtml<'a> {
+    lang: Lang,
     association: &'a str,
     name: &'a str,
     link: &'a str,
-    minutes: i64,
+    minutes: String,
     forgot: &'a str,
 }
 
-/// The subject, text and HTML of a password-link mail, with a fresh link.
+/// The subject, text and HTML of a password-link mail in `lang`, with a fresh link.
 pub async fn render_mail(
     pool: &Pool,
     base_url: &str,
+    lang: Lang,
     association: &str,
     recipient_id: Option<&str>,
     name: &str,
@@ -165,39 +171,46 @@ pub async fn render_mail(
     let link = format!("{base_url}/password/set?token={token}");
     Ok(match purpose {
         Purpose::Invitation => (
-            format!("{association} : votre accès au portail des membres"),
+            lang.tf("mail.invitation.subject", &[("association", association)]),
             InvitationText {
+                lang,
                 association,
                 name,
                 link: &link,
-                days: INVITATION_VALIDITY_DAYS,
+                days: INVITATION_VALIDITY_DAYS.to_string(),
             }
             .render()?,
             InvitationHtml {
+                lang,
                 association,
                 name,
                 link: &link,
-                days: INVITATION_VALIDITY_DAYS,
+                days: INVITATION_VALIDITY_DAYS.to_string(),
             }
             .render()?,
         ),
         Purpose::Reset => {
             let forgot = format!("{base_url}/password/forgot");
             (
-                format!("{association} : choisir un nouveau mot de passe"),
+                lang.tf(
+                    "mail.password_reset.subject",
+                    &[("association", association)],
+                ),
                 ResetText {
+                    lang,
                     association,
                     name,
                     link: &link,
-                    minutes: RESET_VALIDITY_MINUTES,
+                    minutes: RESET_VALIDITY_MINUTES.to_string(),
                     forgot: &forgot,
                 }
                 .render()?,
                 ResetHtml {
+                    lang,
                     association,
                     name,
                     link: &link,
-                    minutes: RESET_VALIDITY_MINUTES,
+                    minutes: RESET_VALIDITY_MINUTES.to_string(),
                     forgot: &forgot,
                 }
                 .render()?,
@@ -206,20 +219,16 @@ pub async fn render_mail(
     })
 }
 
+/// Why a link cannot be used; the message is in the reader's language.
 #[derive(Debug, thiserror::Error)]
 pub enum LinkError {
-    #[error(
-        "Ce lien n'est pas valable. Vérifiez que l'adresse a été copiée en entier, ou demandez \
-         un nouveau lien."
-    )]
+    #[error("{}", crate::i18n::current().t("password.link_unknown"))]
     Unknown,
-    #[error(
-        "Ce lien a déjà servi. Si vous avez oublié votre mot de passe, demandez un nouveau lien."
-    )]
+    #[error("{}", crate::i18n::current().t("password.link_used"))]
     Used,
-    #[error("Ce lien a expiré. Demandez un nouveau lien.")]
+    #[error("{}", crate::i18n::current().t("password.link_expired"))]
     Expired,
-    #[error("Ce compte est désactivé. Adressez-vous à l'association.")]
+    #[error("{}", crate::i18n::current().t("password.account_inactive"))]
     Inactive,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
@@ -272,13 +281,14 @@ pub async fn check(pool: &Pool, token: &str) -> Result<LinkHolder, LinkError> {
     })
 }
 
+/// What is wrong with a new password; the message is in the reader's language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum PasswordError {
-    #[error("Le mot de passe doit compter au moins {MIN_PASSWORD_CHARS} caractères.")]
+    #[error("{}", crate::i18n::current().tf("password.too_short", &[("min", &MIN_PASSWORD_CHARS.to_string())]))]
     TooShort,
-    #[error("Le mot de passe compte au plus {MAX_PASSWORD_CHARS} caractères.")]
+    #[error("{}", crate::i18n::current().tf("password.too_long", &[("max", &MAX_PASSWORD_CHARS.to_string())]))]
     TooLong,
-    #[error("Les deux mots de passe saisis sont différents.")]
+    #[error("{}", crate::i18n::current().t("password.mismatch"))]
     Mismatch,
 }
 
@@ -346,7 +356,7 @@ pub async fn set_password(
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResetRequestError {
-    #[error("Trop de demandes depuis cette connexion. Réessayez dans une heure.")]
+    #[error("{}", crate::i18n::current().t("password.reset_throttled"))]
     Throttled,
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),

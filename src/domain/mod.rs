@@ -20,6 +20,6 @@ pub use role::Role;
 
 /// `YYYY-MM-DD…` as the reader writes it: `DD/MM/YYYY` in French (the default), `2 Nov 2026`
 /// in English.
-pub fn french_date(iso: &str) -> String {
+pub fn local_date(iso: &str) -> String {
     crate::i18n::current().date(iso)
 }

@@ -197,7 +197,7 @@ impl Gateway for SandboxGateway {
     }
 
     fn display_name(&self) -> &'static str {
-        "Sandbox (paiement de test)"
+        crate::i18n::current().t("sandbox.gateway_name")
     }
 
     fn test_mode(&self) -> bool {

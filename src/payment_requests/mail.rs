@@ -1,5 +1,6 @@
 //! The two mails of a payment request: the request itself (to the member, with the link) and
-//! the notice that it was paid (to the manager who sent it). French, text and HTML.
+//! the notice that it was paid (to the manager who sent it). Text and HTML, in the language
+//! of the recipient.
 
 use askama::Template;
 use serde::{Deserialize, Serialize};
@@ -7,7 +8,8 @@ use serde::{Deserialize, Serialize};
 use super::link::LinkKey;
 use crate::config::Settings;
 use crate::db::Pool;
-use crate::domain::{Money, french_date};
+use crate::domain::{Money, local_date};
+use crate::i18n::Lang;
 
 /// A charge of the member's basket, as the request mail lists it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -53,6 +55,7 @@ struct LineView {
 #[derive(Template)]
 #[template(path = "mail/payment_request.txt")]
 struct RequestText<'a> {
+    lang: Lang,
     association: &'a str,
     name: &'a str,
     amount: String,
@@ -68,6 +71,7 @@ struct RequestText<'a> {
 #[derive(Template)]
 #[template(path = "mail/payment_request.html")]
 struct RequestHtml<'a> {
+    lang: Lang,
     association: &'a str,
     name: &'a str,
     amount: String,
@@ -83,6 +87,7 @@ struct RequestHtml<'a> {
 #[derive(Template)]
 #[template(path = "mail/payment_request_paid.txt")]
 struct PaidText<'a> {
+    lang: Lang,
     association: &'a str,
     name: &'a str,
     member: &'a str,
@@ -95,6 +100,7 @@ struct PaidText<'a> {
 #[derive(Template)]
 #[template(path = "mail/payment_request_paid.html")]
 struct PaidHtml<'a> {
+    lang: Lang,
     association: &'a str,
     name: &'a str,
     member: &'a str,
@@ -111,6 +117,7 @@ impl RequestMail {
         pool: &Pool,
         settings: &Settings,
         base_url: &str,
+        lang: Lang,
         association: &str,
         name: &str,
     ) -> anyhow::Result<(String, String, String)> {
@@ -118,6 +125,10 @@ impl RequestMail {
         let link = format!("{base_url}/r/{}", key.token(&self.request_id)?);
         let amount = Money::from_cents(self.amount_cents).to_string();
         let paid = (self.paid_cents > 0).then(|| Money::from_cents(self.paid_cents).to_string());
+        let gateway = self
+            .gateway
+            .as_deref()
+            .map(|g| crate::mail::gateway_name(g, lang));
         let lines: Vec<LineView> = self
             .lines
             .iter()
@@ -127,36 +138,38 @@ impl RequestMail {
             })
             .collect();
         let text = RequestText {
+            lang,
             association,
             name,
             amount: amount.clone(),
             paid: paid.clone(),
             lines: &lines,
             message: self.message.as_deref(),
-            gateway: self.gateway.as_deref(),
+            gateway: gateway.as_deref(),
             sender: &self.sender,
-            expires_on: french_date(&self.expires_on),
+            expires_on: local_date(&self.expires_on),
             link: &link,
         }
         .render()?;
         let html = RequestHtml {
+            lang,
             association,
             name,
             amount: amount.clone(),
             paid,
             lines: &lines,
             message: self.message.as_deref(),
-            gateway: self.gateway.as_deref(),
+            gateway: gateway.as_deref(),
             sender: &self.sender,
-            expires_on: french_date(&self.expires_on),
+            expires_on: local_date(&self.expires_on),
             link: &link,
         }
         .render()?;
-        Ok((
-            format!("{association} : demande de paiement de {amount}"),
-            text,
-            html,
-        ))
+        let subject = lang.tf(
+            "mail.payment_request.subject",
+            &[("association", association), ("amount", &amount)],
+        );
+        Ok((subject, text, html))
     }
 }
 
@@ -165,38 +178,38 @@ impl RequestPaidMail {
     pub fn render(
         &self,
         base_url: &str,
+        lang: Lang,
         association: &str,
         name: &str,
     ) -> anyhow::Result<(String, String, String)> {
         let link = format!("{base_url}/admin/requests/{}", self.request_id);
         let amount = Money::from_cents(self.amount_cents).to_string();
         let text = PaidText {
+            lang,
             association,
             name,
             member: &self.member_name,
             amount: amount.clone(),
-            date: french_date(&self.date),
+            date: local_date(&self.date),
             via_link: self.via_link,
             link: &link,
         }
         .render()?;
         let html = PaidHtml {
+            lang,
             association,
             name,
             member: &self.member_name,
             amount: amount.clone(),
-            date: french_date(&self.date),
+            date: local_date(&self.date),
             via_link: self.via_link,
             link: &link,
         }
         .render()?;
-        Ok((
-            format!(
-                "{association} : demande de paiement réglée par {}",
-                self.member_name
-            ),
-            text,
-            html,
-        ))
+        let subject = lang.tf(
+            "mail.request_paid.subject",
+            &[("association", association), ("member", &self.member_name)],
+        );
+        Ok((subject, text, html))
     }
 }

@@ -1,5 +1,6 @@
-//! What every emulator shares: the hosted page a payer sees, the payer's actions, the
-//! test-control body, and notification delivery with retries.
+//! What every emulator shares: the hosted page a payer sees (in the language of the request,
+//! as gateways' pages follow the payer's), the payer's actions, the test-control body, and
+//! notification delivery with retries.
 
 use std::time::Duration;
 
@@ -57,6 +58,7 @@ fn yes() -> bool {
 #[derive(Template)]
 #[template(path = "sandbox/hosted.html")]
 struct HostedPageView<'a> {
+    lang: crate::i18n::Lang,
     gateway: &'a str,
     action_url: &'a str,
     amount: String,
@@ -92,6 +94,7 @@ pub fn hosted_page_keeping_card(page: HostedPage<'_>, consent: &str) -> HttpResp
 
 fn render_hosted_page(page: HostedPage<'_>, consent: Option<&str>) -> HttpResponse {
     let view = HostedPageView {
+        lang: crate::i18n::current(),
         gateway: page.gateway,
         action_url: page.action_url,
         amount: page.amount.to_string(),
@@ -117,6 +120,25 @@ pub fn plain(status: actix_web::http::StatusCode, message: &str) -> HttpResponse
     HttpResponse::build(status)
         .content_type("text/plain; charset=utf-8")
         .body(message.to_string())
+}
+
+/// The payer's answer for a payment the emulator does not know.
+pub fn unknown_payment(gateway: &str) -> HttpResponse {
+    let message = crate::i18n::current().tf("sandbox.unknown_payment", &[("gateway", gateway)]);
+    plain(actix_web::http::StatusCode::NOT_FOUND, &message)
+}
+
+/// The payer's answer for a button the page does not have.
+pub fn unknown_action() -> HttpResponse {
+    let message = crate::i18n::current().t("sandbox.unknown_action");
+    plain(actix_web::http::StatusCode::BAD_REQUEST, message)
+}
+
+/// Why a payment already settled cannot be acted on.
+pub fn already_finished() -> String {
+    crate::i18n::current()
+        .t("sandbox.already_finished")
+        .to_string()
 }
 
 /// Appends query parameters to a URL that may already have some.

@@ -434,7 +434,7 @@ async fn api_create_refund(
 
 async fn hosted(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpResponse {
     let Some(payment) = emulator.payment(&id) else {
-        return common::plain(StatusCode::NOT_FOUND, "Paiement sandbox inconnu.");
+        return common::unknown_payment("sandbox");
     };
     common::hosted_page(HostedPage {
         gateway: "Sandbox",
@@ -456,7 +456,7 @@ fn settle(
 ) -> Result<EmulatedPayment, (StatusCode, String)> {
     emulator.update(id, |p| {
         if p.status != "open" {
-            return Err((StatusCode::CONFLICT, "Ce paiement est déjà terminé.".into()));
+            return Err((StatusCode::CONFLICT, common::already_finished()));
         }
         p.status = status;
         if let Some(amount) = paid_amount {
@@ -475,7 +475,7 @@ async fn hosted_action(
     form: web::Form<HostedActionForm>,
 ) -> HttpResponse {
     let Some(action) = PayerAction::parse(&form.action) else {
-        return common::plain(StatusCode::BAD_REQUEST, "Action inconnue.");
+        return common::unknown_action();
     };
     let status = match action {
         PayerAction::Pay => "succeeded",

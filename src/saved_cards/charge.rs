@@ -102,14 +102,15 @@ pub async fn prepare(
 }
 
 /// Tells the member, asks the gateway, and applies its answer through the one writer.
-/// `reason` says what is paid, in the member's words (the dues' labels, say).
+/// `reason` says what is paid, in the member's words (the dues' labels, say); `None`: what the
+/// member owes, charged at a manager's request (the mail says so in the member's language).
 pub async fn execute(
     pool: &Pool,
     settings: &Settings,
     gateway: &dyn Gateway,
     card: &SavedCard,
     payment: &Payment,
-    reason: &str,
+    reason: Option<&str>,
 ) -> anyhow::Result<ChargeResult> {
     let mut tx = pool
         .begin()
@@ -131,7 +132,7 @@ pub async fn execute(
             amount_cents: payment.amount.cents(),
             card: card.display(),
             gateway: gateway.display_name().to_string(),
-            reason: reason.to_string(),
+            reason: reason.map(str::to_string),
         },
     )
     .await?;

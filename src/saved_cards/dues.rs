@@ -115,7 +115,16 @@ pub async fn run_once(
             .map(|l| l.label.as_str())
             .collect::<Vec<_>>()
             .join(", ");
-        match charge::execute(pool, settings, gateway.as_ref(), &card, &payment, &reason).await? {
+        match charge::execute(
+            pool,
+            settings,
+            gateway.as_ref(),
+            &card,
+            &payment,
+            Some(&reason),
+        )
+        .await?
+        {
             ChargeResult::Paid | ChargeResult::Pending => counts.charged += 1,
             ChargeResult::Declined(_) | ChargeResult::Rejected(_) | ChargeResult::Unknown => {
                 counts.failed += 1

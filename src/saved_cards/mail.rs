@@ -3,11 +3,13 @@
 use askama::Template;
 
 use crate::domain::Money;
+use crate::i18n::Lang;
 use crate::mail::MailContent;
 
 #[derive(Template)]
 #[template(path = "mail/saved_card_charge.txt")]
 struct ChargeText<'a> {
+    lang: Lang,
     association: &'a str,
     name: &'a str,
     amount: &'a str,
@@ -21,6 +23,7 @@ struct ChargeText<'a> {
 #[derive(Template)]
 #[template(path = "mail/saved_card_charge.html")]
 struct ChargeHtml<'a> {
+    lang: Lang,
     association: &'a str,
     name: &'a str,
     amount: &'a str,
@@ -34,6 +37,7 @@ struct ChargeHtml<'a> {
 #[derive(Template)]
 #[template(path = "mail/saved_card_failed.txt")]
 struct FailedText<'a> {
+    lang: Lang,
     association: &'a str,
     name: &'a str,
     amount: &'a str,
@@ -45,6 +49,7 @@ struct FailedText<'a> {
 #[derive(Template)]
 #[template(path = "mail/saved_card_failed.html")]
 struct FailedHtml<'a> {
+    lang: Lang,
     association: &'a str,
     name: &'a str,
     amount: &'a str,
@@ -53,9 +58,10 @@ struct FailedHtml<'a> {
     basket: &'a str,
 }
 
-/// (subject, text, html) of a saved card's mail.
+/// (subject, text, html) of a saved card's mail, in `lang`.
 pub(crate) fn render(
     content: &MailContent,
+    lang: Lang,
     association: &str,
     name: &str,
     base_url: &str,
@@ -71,7 +77,13 @@ pub(crate) fn render(
         } => {
             let amount = Money::from_cents(*amount_cents).to_string();
             let link = format!("{base_url}/payments/{payment_id}");
+            // No reason given: the manager charged what the member owes.
+            let reason = reason
+                .as_deref()
+                .filter(|r| !r.is_empty())
+                .unwrap_or_else(|| lang.t("mail.saved_card_charge.reason_owed"));
             let text = ChargeText {
+                lang,
                 association,
                 name,
                 amount: &amount,
@@ -83,6 +95,7 @@ pub(crate) fn render(
             }
             .render()?;
             let html = ChargeHtml {
+                lang,
                 association,
                 name,
                 amount: &amount,
@@ -93,11 +106,11 @@ pub(crate) fn render(
                 basket: &basket,
             }
             .render()?;
-            Ok((
-                format!("{association} : prélèvement de {amount} sur votre carte"),
-                text,
-                html,
-            ))
+            let subject = lang.tf(
+                "mail.saved_card_charge.subject",
+                &[("association", association), ("amount", &amount)],
+            );
+            Ok((subject, text, html))
         }
         MailContent::SavedCardFailed {
             amount_cents,
@@ -107,6 +120,7 @@ pub(crate) fn render(
         } => {
             let amount = Money::from_cents(*amount_cents).to_string();
             let text = FailedText {
+                lang,
                 association,
                 name,
                 amount: &amount,
@@ -116,6 +130,7 @@ pub(crate) fn render(
             }
             .render()?;
             let html = FailedHtml {
+                lang,
                 association,
                 name,
                 amount: &amount,
@@ -124,11 +139,11 @@ pub(crate) fn render(
                 basket: &basket,
             }
             .render()?;
-            Ok((
-                format!("{association} : votre carte n'a pas pu être prélevée"),
-                text,
-                html,
-            ))
+            let subject = lang.tf(
+                "mail.saved_card_failed.subject",
+                &[("association", association)],
+            );
+            Ok((subject, text, html))
         }
         _ => anyhow::bail!("not a mail about a saved card"),
     }

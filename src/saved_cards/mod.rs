@@ -31,9 +31,11 @@ pub struct SavedCard {
 impl SavedCard {
     /// What the member recognises it by.
     pub fn display(&self) -> String {
-        self.label
-            .clone()
-            .unwrap_or_else(|| "Carte enregistrée".to_string())
+        self.label.clone().unwrap_or_else(|| {
+            crate::i18n::current()
+                .t("saved_card.default_label")
+                .to_string()
+        })
     }
 
     pub fn method(&self) -> SavedMethod {

@@ -93,9 +93,9 @@ pub async fn login(
         }
         Err(LoginError::Unexpected(e)) => Err(AppError::Unexpected(e)),
         Err(error) => {
-            let status = match error {
-                LoginError::Throttled => StatusCode::TOO_MANY_REQUESTS,
-                _ => StatusCode::UNAUTHORIZED,
+            let (status, message) = match error {
+                LoginError::Throttled => (StatusCode::TOO_MANY_REQUESTS, "auth.throttled"),
+                _ => (StatusCode::UNAUTHORIZED, "auth.invalid_credentials"),
             };
             let view = LoginView {
                 layout: anonymous_layout(&state, &session),
@@ -106,7 +106,7 @@ pub async fn login(
                     .filter(|c| !c.is_control())
                     .take(254)
                     .collect(),
-                error: Some(error.to_string()),
+                error: Some(crate::i18n::current().t(message).to_string()),
             };
             Ok(render(status, &view))
         }
@@ -124,8 +124,15 @@ pub async fn logout(
     form: web::Form<LogoutForm>,
 ) -> Result<HttpResponse, AppError> {
     session.check_csrf(&form.csrf_token)?;
+    // Logging out forgets the user, not the language the pages were read in.
+    let lang = super::lang::visitor_choice(&session);
     session.clear();
     session.renew();
-    session.set_flash("info", "Vous êtes déconnecté.");
+    if let Some(lang) = lang {
+        session
+            .insert(super::lang::LANG_KEY, lang.code())
+            .map_err(|e| AppError::Unexpected(anyhow::anyhow!("session: {e}")))?;
+    }
+    session.set_flash("info", crate::i18n::current().t("auth.logged_out"));
     Ok(see_other("/login"))
 }

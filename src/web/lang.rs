@@ -90,6 +90,28 @@ pub fn visitor_choice(session: &Session) -> Option<Lang> {
         .and_then(|c| Lang::parse(&c))
 }
 
+/// The language of a page opened from a mailed link (a payment request's, a password link): the
+/// one chosen in this browser, or else the account's, which this browser then keeps. The mail
+/// was written in the account's language, and its link often opens in a fresh browser.
+pub async fn for_mailed_link(
+    state: &AppState,
+    session: &Session,
+    user_id: &str,
+) -> Result<Lang, AppError> {
+    if let Some(lang) = visitor_choice(session) {
+        return Ok(lang);
+    }
+    let saved = crate::accounts::saved_lang(&state.pool, user_id)
+        .await
+        .map_err(AppError::Unexpected)?;
+    if let Some(lang) = saved {
+        session
+            .insert(LANG_KEY, lang.code())
+            .map_err(|e| AppError::Unexpected(anyhow::anyhow!("session: {e}")))?;
+    }
+    Ok(saved.unwrap_or_default())
+}
+
 /// At login: the account's saved language wins; without one, the visitor's choice is kept and
 /// saved on the account.
 pub async fn at_login(

@@ -69,16 +69,19 @@ pub async fn set_form(
 ) -> Result<HttpResponse, AppError> {
     match password_links::check(&state.pool, &query.token).await {
         Ok(holder) => {
-            let view = SetView {
-                layout: anonymous_layout(&state, &session),
-                token: query.token.clone(),
-                first_name: Some(holder.first_name),
-                invitation: holder.invitation,
-                link_error: None,
-                error: None,
-                min_chars: MIN_PASSWORD_CHARS,
-            };
-            Ok(render(StatusCode::OK, &view))
+            let lang = super::lang::for_mailed_link(&state, &session, &holder.user_id).await?;
+            Ok(crate::i18n::sync_scope(lang, || {
+                let view = SetView {
+                    layout: anonymous_layout(&state, &session),
+                    token: query.token.clone(),
+                    first_name: Some(holder.first_name),
+                    invitation: holder.invitation,
+                    link_error: None,
+                    error: None,
+                    min_chars: MIN_PASSWORD_CHARS,
+                };
+                render(StatusCode::OK, &view)
+            }))
         }
         Err(error) => dead_link(&state, &session, error),
     }
@@ -125,10 +128,7 @@ pub async fn set(
     {
         Ok(holder) => {
             tracing::info!(user_id = %holder.user_id, "password chosen from a mailed link");
-            session.set_flash(
-                "info",
-                "Votre mot de passe est enregistré : connectez-vous avec votre adresse e-mail.",
-            );
+            session.set_flash("info", crate::i18n::current().t("password.saved"));
             Ok(see_other("/login"))
         }
         Err(error) => dead_link(&state, &session, error),
@@ -189,7 +189,12 @@ pub async fn forgot(
     };
     let email = match Email::parse(&typed) {
         Ok(email) => email,
-        Err(e) => return Ok(refuse(StatusCode::UNPROCESSABLE_ENTITY, e.to_string())),
+        Err(_) => {
+            let message = crate::i18n::current()
+                .t("password.email_invalid")
+                .to_string();
+            return Ok(refuse(StatusCode::UNPROCESSABLE_ENTITY, message));
+        }
     };
     let remote = request
         .peer_addr()
@@ -197,11 +202,7 @@ pub async fn forgot(
         .unwrap_or_default();
     match password_links::request_reset(&state.pool, &email, &remote).await {
         Ok(()) => {
-            session.set_flash(
-                "info",
-                "Si un compte correspond à cette adresse, un e-mail vient de lui être envoyé avec \
-                 un lien pour choisir un nouveau mot de passe (valable une heure).",
-            );
+            session.set_flash("info", crate::i18n::current().t("password.reset_sent"));
             Ok(see_other("/login"))
         }
         Err(ResetRequestError::Throttled) => Ok(refuse(

@@ -14,6 +14,7 @@ mod isolation;
 mod language;
 mod language_money;
 mod language_people;
+mod language_mail;
 mod login;
 mod look;
 mod mail;

@@ -37,15 +37,16 @@ enum Outcome {
 }
 
 impl Outcome {
+    /// The outcome as the payer's page says it.
     fn label(self) -> &'static str {
-        match self {
-            Outcome::Open => "en attente",
-            Outcome::Paid => "payé",
-            Outcome::Refused => "refusé",
-            Outcome::Error => "en erreur",
-            Outcome::Cancelled => "abandonné",
-            Outcome::Expired => "expiré",
-        }
+        crate::i18n::current().t(match self {
+            Outcome::Open => "sandbox.status_open",
+            Outcome::Paid => "sandbox.status_paid",
+            Outcome::Refused => "sandbox.status_refused",
+            Outcome::Error => "sandbox.status_error",
+            Outcome::Cancelled => "sandbox.status_abandoned",
+            Outcome::Expired => "sandbox.status_expired",
+        })
     }
 }
 
@@ -324,7 +325,7 @@ impl Emulator {
                         .and_then(|o| o.payments.iter_mut().find(|p| p.state == "Pending"))
                         .ok_or((
                             StatusCode::CONFLICT,
-                            "Aucune échéance à prélever.".to_string(),
+                            crate::i18n::current().t("sandbox.no_term_due").to_string(),
                         ))?;
                     next.state = "Authorized";
                     next.date = now.clone();
@@ -335,10 +336,7 @@ impl Emulator {
                     intent.outcome = closed;
                     Ok((intent.clone(), Vec::new()))
                 }
-                _ => Err((
-                    StatusCode::CONFLICT,
-                    "Ce paiement est déjà terminé.".to_string(),
-                )),
+                _ => Err((StatusCode::CONFLICT, common::already_finished())),
             }
         });
         result.unwrap_or_else(|| Err((StatusCode::INTERNAL_SERVER_ERROR, "lock".into())))

@@ -15,7 +15,7 @@ pub(super) async fn hosted(emulator: web::Data<Emulator>, id: web::Path<String>)
             .flatten()
     });
     let Some(intent) = intent else {
-        return common::plain(StatusCode::NOT_FOUND, "Paiement HelloAsso inconnu.");
+        return common::unknown_payment("HelloAsso");
     };
     common::hosted_page(HostedPage {
         gateway: "HelloAsso",
@@ -34,10 +34,10 @@ pub(super) async fn hosted_action(
     form: web::Form<HostedActionForm>,
 ) -> HttpResponse {
     let Some(action) = PayerAction::parse(&form.action) else {
-        return common::plain(StatusCode::BAD_REQUEST, "Action inconnue.");
+        return common::unknown_action();
     };
     let Ok(id) = id.parse::<i64>() else {
-        return common::plain(StatusCode::NOT_FOUND, "Paiement HelloAsso inconnu.");
+        return common::unknown_payment("HelloAsso");
     };
     // "Back" leaves the intent open: the payer may come back until it expires.
     let outcome = match action {
@@ -52,8 +52,8 @@ pub(super) async fn hosted_action(
             .flatten()
         {
             Some(intent) if intent.outcome == Outcome::Open => (intent, Vec::new()),
-            Some(_) => return common::plain(StatusCode::CONFLICT, "Ce paiement est déjà terminé."),
-            None => return common::plain(StatusCode::NOT_FOUND, "Paiement HelloAsso inconnu."),
+            Some(_) => return common::plain(StatusCode::CONFLICT, &common::already_finished()),
+            None => return common::unknown_payment("HelloAsso"),
         }
     } else {
         match emulator.settle(id, outcome, None) {

@@ -11,7 +11,7 @@ use crate::sandbox::common::{self, ControlBody, HostedActionForm, HostedPage, Pa
 
 pub(super) async fn hosted(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpResponse {
     let Some(payment) = emulator.payment(&id) else {
-        return common::plain(StatusCode::NOT_FOUND, "Paiement Mollie inconnu.");
+        return common::unknown_payment("Mollie");
     };
     common::hosted_page(HostedPage {
         gateway: "Mollie",
@@ -35,7 +35,7 @@ fn settle(
         if p.status != "open" {
             return Err(Problem::new(
                 StatusCode::CONFLICT,
-                "Ce paiement est déjà terminé.",
+                common::already_finished(),
             ));
         }
         p.status = status;
@@ -53,7 +53,7 @@ pub(super) async fn hosted_action(
     form: web::Form<HostedActionForm>,
 ) -> HttpResponse {
     let Some(action) = PayerAction::parse(&form.action) else {
-        return common::plain(StatusCode::BAD_REQUEST, "Action inconnue.");
+        return common::unknown_action();
     };
     // Mollie has no "error" status: a payment the method could not complete is `failed`.
     let status = match action {

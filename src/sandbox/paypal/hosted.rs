@@ -22,7 +22,7 @@ fn awaiting_payer(status: &str) -> bool {
 
 pub async fn page(emulator: web::Data<Emulator>, query: web::Query<TokenQuery>) -> HttpResponse {
     let Some(order) = emulator.order(&query.token) else {
-        return common::plain(StatusCode::NOT_FOUND, "Commande PayPal introuvable.");
+        return common::unknown_payment("PayPal");
     };
     let action_url = common::with_query("/sandbox/paypal/checkoutnow", &[("token", &order.id)]);
     common::hosted_page(HostedPage {
@@ -45,7 +45,7 @@ pub async fn action(
     form: web::Form<HostedActionForm>,
 ) -> HttpResponse {
     let Some(action) = PayerAction::parse(&form.action) else {
-        return common::plain(StatusCode::BAD_REQUEST, "Action inconnue.");
+        return common::unknown_action();
     };
     let payer_id = new_id()[..13].to_string();
     let changed = emulator.update(&query.token, |order| {
@@ -61,7 +61,12 @@ pub async fn action(
     });
     let order = match changed {
         Ok(Some(order)) => order,
-        Ok(None) => return common::plain(StatusCode::CONFLICT, "Cette commande est close."),
+        Ok(None) => {
+            return common::plain(
+                StatusCode::CONFLICT,
+                crate::i18n::current().t("sandbox.order_closed"),
+            );
+        }
         Err(problem) => return problem.response(),
     };
     let target = match action {
@@ -132,7 +137,7 @@ pub async fn control(
 /// webhook events sent about it (headers and body, as delivered) and its IPN history.
 pub async fn inspect(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpResponse {
     let Some(order) = emulator.order(&id) else {
-        return common::plain(StatusCode::NOT_FOUND, "Commande PayPal introuvable.");
+        return common::unknown_payment("PayPal");
     };
     let events: Vec<Value> = emulator
         .events

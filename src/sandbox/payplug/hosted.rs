@@ -10,18 +10,18 @@ use crate::domain::Money;
 use crate::sandbox::common::{self, ControlBody, HostedActionForm, HostedPage, PayerAction};
 
 fn status_label(payment: &EmulatedPayment) -> &'static str {
-    match (payment.paid_at, payment.failure) {
-        (Some(_), _) => "payé",
-        (None, Some(("aborted", _))) => "abandonné",
-        (None, Some(("timeout", _))) => "expiré",
-        (None, Some(_)) => "refusé",
-        (None, None) => "en attente",
-    }
+    crate::i18n::current().t(match (payment.paid_at, payment.failure) {
+        (Some(_), _) => "sandbox.status_paid",
+        (None, Some(("aborted", _))) => "sandbox.status_abandoned",
+        (None, Some(("timeout", _))) => "sandbox.status_expired",
+        (None, Some(_)) => "sandbox.status_refused",
+        (None, None) => "sandbox.status_open",
+    })
 }
 
 pub(super) async fn hosted(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpResponse {
     let Some(payment) = emulator.payment(&id) else {
-        return common::plain(StatusCode::NOT_FOUND, "Paiement PayPlug inconnu.");
+        return common::unknown_payment("PayPlug");
     };
     let reference = payment
         .metadata
@@ -55,7 +55,7 @@ fn settle(
 ) -> Result<EmulatedPayment, Refusal> {
     emulator.update(id, |p| {
         if !p.is_open() {
-            return Err((StatusCode::CONFLICT, "Ce paiement est déjà terminé.".into()));
+            return Err((StatusCode::CONFLICT, common::already_finished()));
         }
         match outcome {
             Outcome::Paid => {
@@ -87,7 +87,7 @@ pub(super) async fn hosted_action(
     form: web::Form<HostedActionForm>,
 ) -> HttpResponse {
     let Some(action) = PayerAction::parse(&form.action) else {
-        return common::plain(StatusCode::BAD_REQUEST, "Action inconnue.");
+        return common::unknown_action();
     };
     let outcome = match action {
         PayerAction::Pay => Outcome::Paid,

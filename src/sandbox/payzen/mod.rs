@@ -280,7 +280,7 @@ fn settle(state: &mut State, id: &str, outcome: Outcome) -> Result<EmulatedOrder
 async fn hosted(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpResponse {
     let order = match emulator.with_state(|s| s.orders.get(id.as_str()).cloned()) {
         Ok(Some(order)) => order,
-        Ok(None) => return common::plain(StatusCode::NOT_FOUND, "Ordre de paiement inconnu."),
+        Ok(None) => return common::unknown_payment("PayZen"),
         Err((status, message)) => return common::plain(status, &message),
     };
     let action_url = format!("/sandbox/payzen/t/{}", order.payment_order_id);
@@ -303,7 +303,7 @@ async fn hosted_action(
     form: web::Form<HostedActionForm>,
 ) -> HttpResponse {
     let Some(action) = PayerAction::parse(&form.action) else {
-        return common::plain(StatusCode::BAD_REQUEST, "Action inconnue.");
+        return common::unknown_action();
     };
     let outcome = match action {
         PayerAction::Pay => Outcome::Paid(None),

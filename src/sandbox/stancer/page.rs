@@ -16,7 +16,7 @@ pub(super) async fn hosted(emulator: web::Data<Emulator>, id: web::Path<String>)
             .cloned()
             .ok_or_else(|| Refusal::not_found(&id))
     }) else {
-        return common::plain(StatusCode::NOT_FOUND, "Paiement Stancer inconnu.");
+        return common::unknown_payment("Stancer");
     };
     let page = HostedPage {
         gateway: "Stancer",
@@ -30,7 +30,7 @@ pub(super) async fn hosted(emulator: web::Data<Emulator>, id: web::Path<String>)
     match intent.customer {
         Some(_) => common::hosted_page_keeping_card(
             page,
-            "Votre carte sera conservée par Stancer pour que ce marchand la débite lors de vos              prochaines échéances.",
+            crate::i18n::current().t("sandbox.consent_stancer"),
         ),
         None => common::hosted_page(page),
     }
@@ -61,7 +61,7 @@ fn settle(
             .get_mut(id)
             .ok_or_else(|| Refusal::not_found(id))?;
         if intent.status != "require_payment_method" {
-            return Err(Refusal::conflict("Ce paiement est déjà terminé."));
+            return Err(Refusal::conflict(common::already_finished()));
         }
         let Some((payment_status, response, intent_status)) = outcome(status) else {
             intent.status = "canceled";
@@ -103,7 +103,7 @@ pub(super) async fn hosted_action(
     form: web::Form<HostedActionForm>,
 ) -> HttpResponse {
     let Some(action) = PayerAction::parse(&form.action) else {
-        return common::plain(StatusCode::BAD_REQUEST, "Action inconnue.");
+        return common::unknown_action();
     };
     let status = match action {
         PayerAction::Pay => "paid",
@@ -120,13 +120,13 @@ pub(super) async fn hosted_action(
                 .ok_or_else(|| Refusal::not_found(&id))
         }) {
             Ok(url) => url,
-            Err(_) => return common::plain(StatusCode::NOT_FOUND, "Paiement Stancer inconnu."),
+            Err(_) => return common::unknown_payment("Stancer"),
         }
     } else {
         match settle(&emulator, &id, status, None) {
             Ok((url, _)) => url,
             Err(refusal) => {
-                return common::plain(refusal.status, "Ce paiement est déjà terminé.");
+                return common::plain(refusal.status, &common::already_finished());
             }
         }
     };

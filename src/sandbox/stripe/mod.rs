@@ -317,7 +317,7 @@ async fn hosted(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpRes
         .object(&id)
         .filter(|s| s["object"] == "checkout.session")
     else {
-        return common::plain(StatusCode::NOT_FOUND, "Session Stripe inconnue.");
+        return common::unknown_payment("Stripe");
     };
     let status = session["status"].as_str().unwrap_or("open");
     let page = HostedPage {
@@ -333,7 +333,7 @@ async fn hosted(emulator: web::Data<Emulator>, id: web::Path<String>) -> HttpRes
     match session["_intent"]["setup_future_usage"].as_str() {
         Some(_) => common::hosted_page_keeping_card(
             page,
-            "En fournissant les informations de votre carte, vous autorisez ce marchand à              débiter votre carte pour des paiements futurs, conformément à ses conditions.",
+            crate::i18n::current().t("sandbox.consent_stripe"),
         ),
         None => common::hosted_page(page),
     }
@@ -345,7 +345,7 @@ async fn hosted_action(
     form: web::Form<HostedActionForm>,
 ) -> HttpResponse {
     let Some(action) = PayerAction::parse(&form.action) else {
-        return common::plain(StatusCode::BAD_REQUEST, "Action inconnue.");
+        return common::unknown_action();
     };
     let outcome = emulator.with_state(|state| {
         let session = open_session(state, &id)?;
@@ -366,10 +366,10 @@ async fn hosted_action(
     let (session, event) = match outcome {
         Ok(done) => done,
         Err((StatusCode::NOT_FOUND, _)) => {
-            return common::plain(StatusCode::NOT_FOUND, "Session Stripe inconnue.");
+            return common::unknown_payment("Stripe");
         }
         Err((code, _)) => {
-            return common::plain(code, "Cette session de paiement n'est plus ouverte.");
+            return common::plain(code, crate::i18n::current().t("sandbox.session_closed"));
         }
     };
     if let Some((kind, object)) = event {

@@ -154,7 +154,7 @@ pub async fn page(
                 let when = lang.tf(
                     "gateways_page.updated",
                     &[
-                        ("date", &crate::domain::french_date(&s.updated_at)),
+                        ("date", &crate::domain::local_date(&s.updated_at)),
                         ("time", s.updated_at.get(11..16).unwrap_or("")),
                     ],
                 );

@@ -9,7 +9,7 @@ use askama::Template;
 use serde::Deserialize;
 use sqlx::{AssertSqlSafe, Row};
 
-use crate::domain::{Money, PaymentStatus, french_date};
+use crate::domain::{Money, PaymentStatus, local_date};
 use crate::web::{AppError, AppState, Layout, ManagerUser, render};
 
 const PAGE: i64 = 50;
@@ -177,7 +177,7 @@ pub async fn list(
         let created: String = row.try_get("created_at").map_err(get)?;
         rows.push(PaymentRow {
             id: row.try_get("id").map_err(get)?,
-            date: french_date(&created),
+            date: local_date(&created),
             member_id: row.try_get("member_id").map_err(get)?,
             member: format!("{first} {last}"),
             gateway: gateway_name(&gateway_id),

@@ -11,7 +11,7 @@ use crate::accounts::{self, User};
 use crate::audit;
 use crate::basket;
 use crate::db;
-use crate::domain::{Money, french_date};
+use crate::domain::{Money, local_date};
 use crate::payment_requests::{
     self, LinkKey, Listed, NewRequest, PaymentRequest, RequestStatus, Sent,
 };
@@ -169,9 +169,9 @@ fn row_view(state: &AppState, listed: Listed) -> RowView {
         amount: r.amount.to_string(),
         status: r.status.label(),
         status_class: status_class(r.status),
-        created: french_date(&r.created_at),
-        expires: french_date(&r.expires_at),
-        paid: r.paid_at.as_deref().map(french_date).unwrap_or_default(),
+        created: local_date(&r.created_at),
+        expires: local_date(&r.expires_at),
+        paid: r.paid_at.as_deref().map(local_date).unwrap_or_default(),
         open: r.status == RequestStatus::Sent,
         payment_id: r.payment_id,
         member_id: r.member_id,

@@ -122,7 +122,7 @@ pub async fn charge(
         gateway.as_ref(),
         &card,
         &payment,
-        "règlement de ce que vous devez, demandé par l'association",
+        None,
     )
     .await?;
     tracing::info!(payment_id = %payment.id, by = %current.user.id, amount = amount.cents(), ?result, "saved card charged");

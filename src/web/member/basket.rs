@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use crate::account_plan::{self, Category};
 use crate::basket::{self, Basket};
-use crate::domain::{Money, PaymentStatus, french_date};
+use crate::domain::{Money, PaymentStatus, local_date};
 use crate::gateways::{CheckoutRequest, GatewayError, Registry, SaveCard};
 use crate::payments::{self, Payment};
 use crate::saved_cards::{self, SavedCard};
@@ -120,7 +120,7 @@ fn build_view(
             lines: lines
                 .iter()
                 .map(|l| LineView {
-                    date: french_date(&l.occurred_on),
+                    date: local_date(&l.occurred_on),
                     label: l.label.clone(),
                     season: l.season.clone().unwrap_or_default(),
                     amount: l.amount.to_string(),
@@ -132,7 +132,7 @@ fn build_view(
         .iter()
         .map(|p| PaymentView {
             id: p.id.clone(),
-            date: french_date(p.paid_at.as_deref().unwrap_or(&p.created_at)),
+            date: local_date(p.paid_at.as_deref().unwrap_or(&p.created_at)),
             gateway: gateways
                 .get(&p.gateway)
                 .map_or_else(|| p.gateway.clone(), |g| g.display_name().to_string()),
@@ -197,7 +197,7 @@ fn build_view(
                 .get(&card.gateway)
                 .map_or_else(|| card.gateway.clone(), |g| g.display_name().to_string()),
             label: card.display(),
-            since: french_date(&card.consented_at),
+            since: local_date(&card.consented_at),
             id: card.id,
         }),
         save_card_checked: form.save_card,
@@ -276,6 +276,7 @@ pub async fn pay(
 ) -> Result<HttpResponse, AppError> {
     let form = form.into_inner();
     current.session.check_csrf(&form.csrf_token)?;
+    let lang = crate::i18n::current();
     // A refused form is shown again with what was typed and why it was refused.
     let save_card = form.save_card.is_some();
     let refuse = |message: String| FormState {
@@ -289,7 +290,7 @@ pub async fn pay(
     let gateways = state.gateways.current();
     // Only a gateway offered now: one kept for past payments takes no new ones.
     let Some(gateway) = gateways.get_offered(&form.gateway).cloned() else {
-        let form = refuse("Choisissez l'un des moyens de paiement proposés.".into());
+        let form = refuse(lang.t("pay.choose_gateway").into());
         return render_basket(&state, &current, invalid, form).await;
     };
     let amount = match Money::parse_input(&form.amount) {
@@ -308,28 +309,22 @@ pub async fn pay(
                 Some(n)
             }
             _ => {
-                let form = refuse(
-                    "Le paiement en plusieurs fois n'est pas proposé ainsi pour ce moyen de paiement."
-                        .into(),
-                );
+                let form = refuse(lang.t("pay.no_installments").into());
                 return render_basket(&state, &current, invalid, form).await;
             }
         },
     };
     if save_card && !gateway.capabilities().saved_cards {
-        let form = refuse(format!(
-            "{} ne permet pas d'enregistrer une carte : choisissez un autre moyen de paiement \
-             ou décochez « Enregistrer ma carte ».",
-            gateway.display_name()
+        let form = refuse(lang.tf(
+            "pay.cannot_save_card",
+            &[("gateway", gateway.display_name())],
         ));
         return render_basket(&state, &current, invalid, form).await;
     }
     let balance = basket::load(&state.pool, &current.user.id).await?.balance();
     let max = ceiling(&state, balance);
     if amount > max {
-        let form = refuse(format!(
-            "Le montant ne peut pas dépasser {max} en un seul paiement."
-        ));
+        let form = refuse(lang.tf("pay.over_ceiling", &[("max", &max.to_string())]));
         return render_basket(&state, &current, invalid, form).await;
     }
 
@@ -395,12 +390,11 @@ pub async fn pay(
             let (status, message) = match error {
                 GatewayError::Rejected(_) | GatewayError::Unsupported(_) => (
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "Le prestataire de paiement a refusé cette demande. Essayez un autre moyen de paiement ou un autre montant.",
+                    lang.t("pay.gateway_refused"),
                 ),
-                GatewayError::Unavailable(_) => (
-                    StatusCode::BAD_GATEWAY,
-                    "Le prestataire de paiement ne répond pas. Rien n'a été débité ; réessayez dans un instant.",
-                ),
+                GatewayError::Unavailable(_) => {
+                    (StatusCode::BAD_GATEWAY, lang.t("pay.gateway_down"))
+                }
             };
             render_basket(&state, &current, status, refuse(message.into())).await
         }

@@ -137,7 +137,7 @@ pub async fn show(
             association: state.settings.association_name.clone(),
             payer: current.user.full_name(),
             email: current.user.email.clone(),
-            paid_on: crate::domain::french_date(paid_at),
+            paid_on: crate::domain::local_date(paid_at),
             reference: payment.id.clone(),
             refunded: payment
                 .refunded

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use crate::accounts::{self, User};
 use crate::basket::{self, Basket};
 use crate::db;
-use crate::domain::{Money, french_date};
+use crate::domain::{Money, local_date};
 use crate::gateways::{CheckoutRequest, Gateway, GatewayError};
 use crate::payment_requests::{self, PaymentRequest, RequestStatus};
 use crate::payments;
@@ -188,7 +188,7 @@ async fn stage(
             on: request
                 .paid_at
                 .as_deref()
-                .map(french_date)
+                .map(local_date)
                 .unwrap_or_default(),
         },
         RequestStatus::Sent => {
@@ -262,46 +262,40 @@ async fn page(
         request,
         member,
     } = *link;
+    let lang = crate::i18n::current();
     let (status, headline, detail, waiting, pay) = match stage {
         Stage::Cancelled => (
             StatusCode::GONE,
-            "Demande annulée",
-            "L'association a annulé cette demande de paiement : ce lien ne permet plus de payer. \
-             Pour toute question, contactez le trésorier."
-                .to_string(),
+            lang.t("request.cancelled_title"),
+            lang.t("request.cancelled").to_string(),
             false,
             None,
         ),
         Stage::Expired => (
             StatusCode::GONE,
-            "Demande expirée",
-            "Ce lien de paiement a expiré. Connectez-vous à votre espace pour payer depuis votre \
-             panier, ou demandez un nouveau lien à l'association."
-                .to_string(),
+            lang.t("request.expired_title"),
+            lang.t("request.expired").to_string(),
             false,
             None,
         ),
         Stage::Paid { on } => (
             StatusCode::OK,
-            "Demande réglée",
-            format!("Cette demande de paiement est réglée depuis le {on}. Merci !"),
+            lang.t("request.paid_title"),
+            lang.tf("request.paid", &[("date", &on)]),
             false,
             None,
         ),
         Stage::Waiting => (
             StatusCode::OK,
-            "Confirmation en cours",
-            "Nous attendons la confirmation du prestataire de paiement. Cette page se met à jour \
-             toute seule ; rien de plus n'est à faire."
-                .to_string(),
+            lang.t("request.waiting_title"),
+            lang.t("request.waiting").to_string(),
             true,
             None,
         ),
         Stage::NothingOwed => (
             StatusCode::OK,
-            "Rien à payer",
-            "Vous avez déjà réglé ce que vous deviez : cette demande n'a plus d'objet. Merci !"
-                .to_string(),
+            lang.t("request.nothing_owed_title"),
+            lang.t("request.nothing_owed").to_string(),
             false,
             None,
         ),
@@ -336,7 +330,7 @@ async fn page(
                 requested: (owed != request.amount).then(|| request.amount.to_string()),
                 message: request.message.clone(),
                 sender,
-                expires_on: french_date(&request.expires_at),
+                expires_on: local_date(&request.expires_at),
                 gateways: if fixed.is_some() {
                     Vec::new()
                 } else {
@@ -348,10 +342,13 @@ async fn page(
             };
             (
                 StatusCode::OK,
-                "Demande de paiement",
-                format!(
-                    "{} vous demande de régler {owed}.",
-                    state.settings.association_name
+                lang.t("request.title"),
+                lang.tf(
+                    "request.asks",
+                    &[
+                        ("association", &state.settings.association_name),
+                        ("amount", &owed.to_string()),
+                    ],
                 ),
                 false,
                 Some(pay),
@@ -385,26 +382,49 @@ pub async fn show(
     token: web::Path<String>,
     hint: web::Query<ReturnHint>,
 ) -> Result<HttpResponse, AppError> {
-    let (mut request, member) = open(&state, &current, &token).await?;
+    let (request, member) = open(&state, &current, &token).await?;
+    let lang = crate::web::lang::for_mailed_link(&state, &session, &member.id).await?;
+    let link = Opened {
+        state: &state,
+        current: &current,
+        session: &session,
+        token: &token,
+        member: &member,
+    };
+    crate::i18n::scope(lang, show_opened(link, request, hint.into_inner())).await
+}
+
+/// What `show` and `pay` found behind the link, before knowing where the request stands.
+#[derive(Clone, Copy)]
+struct Opened<'a> {
+    state: &'a AppState,
+    current: &'a Option<CurrentUser>,
+    session: &'a Session,
+    token: &'a str,
+    member: &'a User,
+}
+
+async fn show_opened(
+    opened: Opened<'_>,
+    mut request: PaymentRequest,
+    hint: ReturnHint,
+) -> Result<HttpResponse, AppError> {
+    let Opened {
+        state,
+        current,
+        session,
+        token,
+        member,
+    } = opened;
+    let lang = crate::i18n::current();
     let (arrival, gave_up) = match hint.retour.as_deref() {
         Some("ok") => (Arrival::Back, None),
         Some("attente") => (Arrival::StillWaiting, None),
-        Some("abandon") => (
-            Arrival::GaveUp,
-            Some(
-                "Vous avez quitté la page de paiement ; rien n'a été débité. Vous pouvez réessayer.",
-            ),
-        ),
-        Some("erreur") => (
-            Arrival::GaveUp,
-            Some(
-                "Le prestataire de paiement a signalé une erreur ; rien n'a été débité. Vous \
-                 pouvez réessayer.",
-            ),
-        ),
+        Some("abandon") => (Arrival::GaveUp, Some(lang.t("request.abandoned"))),
+        Some("erreur") => (Arrival::GaveUp, Some(lang.t("request.gateway_error"))),
         _ => (Arrival::Direct, None),
     };
-    let stage = stage(&state, &mut request, arrival).await?;
+    let stage = stage(state, &mut request, arrival).await?;
     let notice = Notice {
         detail: gave_up
             .filter(|_| matches!(stage, Stage::Open { .. }))
@@ -413,12 +433,12 @@ pub async fn show(
         gateway: String::new(),
     };
     let link = Link {
-        state: &state,
-        current: &current,
-        session: &session,
-        token: &token,
+        state,
+        current,
+        session,
+        token,
         request: &request,
-        member: &member,
+        member,
     };
     let (status, view) = page(&link, stage, notice).await?;
     Ok(render(status, &view))
@@ -442,15 +462,38 @@ pub async fn pay(
     form: web::Form<PayForm>,
 ) -> Result<HttpResponse, AppError> {
     session.check_csrf(&form.csrf_token)?;
-    let (mut request, member) = open(&state, &current, &token).await?;
-    let stage = stage(&state, &mut request, Arrival::GaveUp).await?;
-    let link = Link {
+    let (request, member) = open(&state, &current, &token).await?;
+    let lang = crate::web::lang::for_mailed_link(&state, &session, &member.id).await?;
+    let opened = Opened {
         state: &state,
         current: &current,
         session: &session,
         token: &token,
-        request: &request,
         member: &member,
+    };
+    crate::i18n::scope(lang, pay_opened(opened, request, form.into_inner())).await
+}
+
+async fn pay_opened(
+    opened: Opened<'_>,
+    mut request: PaymentRequest,
+    form: PayForm,
+) -> Result<HttpResponse, AppError> {
+    let Opened {
+        state,
+        current,
+        session,
+        token,
+        member,
+    } = opened;
+    let stage = stage(state, &mut request, Arrival::GaveUp).await?;
+    let link = Link {
+        state,
+        current,
+        session,
+        token,
+        request: &request,
+        member,
     };
     let refuse = |status: StatusCode, stage: Stage, message: Option<String>| {
         let link = &link;
@@ -476,12 +519,12 @@ pub async fn pay(
         // Closed: cancelled or expired (410), or already paid (nothing more to pay through it).
         other => return refuse(StatusCode::GONE, other, None).await,
     };
-    let gateway = match fixed_gateway(&state, &request) {
+    let gateway = match fixed_gateway(state, &request) {
         Some(gateway) => gateway.clone(),
         None => match state.gateways.current().get_offered(&form.gateway) {
             Some(gateway) => gateway.clone(),
             None => {
-                let message = "Choisissez l'un des moyens de paiement proposés.".to_string();
+                let message = crate::i18n::current().t("pay.choose_gateway").to_string();
                 return refuse(
                     StatusCode::UNPROCESSABLE_ENTITY,
                     Stage::Open {
@@ -498,10 +541,8 @@ pub async fn pay(
     if let Some(ceiling) = state.settings.pay_ceiling_cents.map(Money::from_cents)
         && amount > ceiling
     {
-        let message = format!(
-            "Ce que vous devez dépasse le plus haut montant payable en une fois ({ceiling}) : \
-             connectez-vous pour payer depuis votre panier en plusieurs fois."
-        );
+        let message =
+            crate::i18n::current().tf("request.over_ceiling", &[("ceiling", &ceiling.to_string())]);
         return refuse(
             StatusCode::UNPROCESSABLE_ENTITY,
             Stage::Open {
@@ -524,7 +565,7 @@ pub async fn pay(
     .await?;
     payment_requests::link_attempt(&state.pool, &request.id, &payment.id).await?;
     // The member comes back to this link; the hints only choose the words of the page.
-    let back = format!("{}/r/{}/retour", state.base_url, token.as_str());
+    let back = format!("{}/r/{}/retour", state.base_url, token);
     let checkout = CheckoutRequest {
         payment_id: payment.id.clone(),
         amount,
@@ -566,11 +607,11 @@ pub async fn pay(
             let (status, message) = match error {
                 GatewayError::Rejected(_) | GatewayError::Unsupported(_) => (
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "Le prestataire de paiement a refusé cette demande. Essayez un autre moyen de paiement.",
+                    crate::i18n::current().t("pay.gateway_refused_request"),
                 ),
                 GatewayError::Unavailable(_) => (
                     StatusCode::BAD_GATEWAY,
-                    "Le prestataire de paiement ne répond pas. Rien n'a été débité ; réessayez dans un instant.",
+                    crate::i18n::current().t("pay.gateway_down"),
                 ),
             };
             let stage = Stage::Open {

@@ -35,12 +35,11 @@ pub async fn forget(
         },
         None => None,
     };
-    let mut message = format!(
-        "Votre carte {} est retirée : l'association ne la prélèvera plus.",
-        card.display()
-    );
+    let lang = crate::i18n::current();
+    let mut message = lang.tf("saved_card.forgotten", &[("card", &card.display())]);
     if let Some(gateway) = forgotten_there {
-        message.push_str(&format!(" {gateway} l'a également oubliée."));
+        message.push(' ');
+        message.push_str(&lang.tf("saved_card.forgotten_there", &[("gateway", gateway)]));
     }
     current.session.set_flash("info", &message);
     Ok(see_other("/basket"))
