@@ -2,127 +2,8 @@
 //! accounts, payment methods) read in English when English is chosen, French otherwise: no
 //! French word is left on them but the association's own data, and their errors follow.
 
-use std::collections::BTreeSet;
-
-use crate::helpers::{Browser, MANAGER, MEMBER, MEMBER2, Page, TestApp, spawn_app};
-
-/// Words and signs that only French text has on these pages.
-const FRENCH_WORDS: &str = "Paiement Paiements paiement paiements Montant Rembourser \
-    Remboursement Remboursements Aucun Aucune Compte Comptes compte comptes Statut Moyen moyen \
-    Membre Membres membres Filtrer Solde Soldes Totaux Enregistrer Identifiants identifiants \
-    Tous Exporter Ajouter Supprimer prestataire Encaissements Frais Annuler Confirmer Tester \
-    connexion Historique Quand Qui Avant Sur oui non les des du au et ou est sur pas une avec \
-    dans pour voir";
-
-fn is_french_word(word: &str) -> bool {
-    FRENCH_WORDS.split_whitespace().any(|w| w == word)
-}
-
-const FRENCH_SIGNS: [char; 11] = ['é', 'è', 'à', 'ê', 'ç', 'ù', 'â', 'î', 'ô', '«', '»'];
-
-/// What the association entered or obole named for it (people, categories, journal and basket
-/// labels, the association's and the sandbox's names): shown as it was written.
-async fn data_of(app: &TestApp) -> Vec<String> {
-    let mut data: BTreeSet<String> = BTreeSet::new();
-    for sql in [
-        "SELECT first_name || ' ' || last_name FROM users",
-        "SELECT first_name FROM users",
-        "SELECT last_name FROM users",
-        "SELECT email FROM users",
-        "SELECT label FROM categories",
-        "SELECT label FROM journal_entries",
-        "SELECT label FROM basket_lines",
-    ] {
-        let found: Vec<String> = sqlx::query_scalar(sql)
-            .fetch_all(&app.pool)
-            .await
-            .expect("the data shown on the pages");
-        data.extend(found);
-    }
-    data.insert(app.settings.association_name.clone());
-    data.insert("Sandbox (paiement de test)".to_string());
-    // The language switch names each language in itself.
-    data.insert("Français".to_string());
-    let mut data: Vec<String> = data.into_iter().filter(|d| !d.is_empty()).collect();
-    // Longest first: a journal label holds the sandbox's name.
-    data.sort_by_key(|d| std::cmp::Reverse(d.chars().count()));
-    data
-}
-
-/// The text a reader sees (text, titles, labels, placeholders), without what is code
-/// (references, raw notifications, JSON of the history) and without the data.
-fn visible_text(page: &Page, data: &[String]) -> String {
-    let html = scraper::Html::parse_document(&page.body);
-    let mut text = String::new();
-    for node in html.tree.root().descendants() {
-        let hidden = node.ancestors().any(|a| {
-            a.value()
-                .as_element()
-                .is_some_and(|e| matches!(e.name(), "code" | "pre" | "script" | "style"))
-        });
-        if hidden {
-            continue;
-        }
-        if let Some(t) = node.value().as_text() {
-            text.push_str(t);
-            text.push(' ');
-        }
-        if let Some(element) = node.value().as_element() {
-            for attribute in ["aria-label", "placeholder", "title", "alt"] {
-                if let Some(value) = element.attr(attribute) {
-                    text.push_str(value);
-                    text.push(' ');
-                }
-            }
-        }
-    }
-    for d in data {
-        text = text.replace(d.as_str(), " ");
-    }
-    text
-}
-
-/// The French words and signs left on the page once its data is removed.
-fn french_left(page: &Page, data: &[String]) -> Vec<String> {
-    let text = visible_text(page, data);
-    let mut left: Vec<String> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| is_french_word(w))
-        .map(str::to_string)
-        .collect();
-    left.extend(
-        text.chars()
-            .filter(|c| FRENCH_SIGNS.contains(c))
-            .map(String::from),
-    );
-    if !left.is_empty() {
-        let words: Vec<&str> = text.split_whitespace().collect();
-        let at = words
-            .iter()
-            .position(|w| {
-                w.contains(|c: char| FRENCH_SIGNS.contains(&c))
-                    || is_french_word(w.trim_matches(|c: char| !c.is_alphanumeric()))
-            })
-            .unwrap_or(0);
-        let near = words[at.saturating_sub(8)..words.len().min(at + 8)].join(" ");
-        left.push(format!("[near: {near}]"));
-    }
-    left
-}
-
-/// Asserts the page is English: the texts expected are there, and no French is left.
-fn assert_english(page: &Page, data: &[String], expected: &[&str]) {
-    assert!(page.body.contains("<html lang=\"en\">"), "{}", page.body);
-    let text = visible_text(page, data);
-    for phrase in expected {
-        assert!(
-            page.body.contains(phrase) || text.contains(phrase),
-            "missing {phrase:?} in {text}"
-        );
-    }
-    let left = french_left(page, data);
-    assert!(left.is_empty(), "French left: {left:?}\n{text}");
-}
+use crate::english::{assert_english, data_of, french_left, visible_text};
+use crate::helpers::{Browser, MANAGER, MEMBER, MEMBER2, TestApp, spawn_app};
 
 async fn choose(browser: &Browser, lang: &str) {
     let page = browser.get("/admin").await;
@@ -612,9 +493,7 @@ async fn the_payment_methods_page_reads_in_english_with_its_messages() {
     let page = admin.get("/admin/gateways").await;
     assert_eq!(
         page.text_of("sandbox-notice").as_deref(),
-        Some(
-            "Connection succeeded (test mode): Sandbox (test payment) accepted the credentials."
-        )
+        Some("Connection succeeded (test mode): Sandbox (test payment) accepted the credentials.")
     );
     assert_english(&page, &data_of(&app).await, &[]);
 
@@ -719,7 +598,10 @@ async fn the_money_pages_stay_french_by_default() {
         assert!(page.body.contains(french), "{path}: {french}");
         assert!(!page.body.contains(english), "{path}: {english}");
         // The scan that finds no French on the English pages finds it here.
-        assert!(!french_left(&page, &data).is_empty(), "{path}");
+        assert!(
+            !french_left(&visible_text(&page.body), &data).is_empty(),
+            "{path}"
+        );
     }
     let payment = admin.get(&format!("/admin/payments/{paid}")).await;
     assert!(payment.body.contains("Comptabilisée"));

@@ -1,166 +1,16 @@
 //! The manager's pages about people (dashboard, members, import, charges, payment requests)
 //! read wholly in English once English is chosen, and stay French by default.
 
-use sqlx::Row;
-
+use crate::english;
 use crate::helpers::{Browser, MANAGER, MEMBER, Page, TestApp, spawn_app};
 use crate::members::upload_csv;
-
-/// Words of the pages' former French texts: none may remain in English.
-const FRENCH_WORDS: &[&str] = &[
-    "Membres",
-    "Membre",
-    "membre",
-    "Montant",
-    "Enregistrer",
-    "Rechercher",
-    "Aucun",
-    "Aucune",
-    "Statut",
-    "Solde",
-    "Moyen",
-    "Voir",
-    "Ajouter",
-    "Envoyer",
-    "Demande",
-    "Demandes",
-    "Modifier",
-    "Importer",
-    "Fichier",
-    "Ligne",
-    "Paiement",
-    "Paiements",
-    "Prénom",
-    "Nom",
-    "Libellé",
-    "Saison",
-    "Compte",
-    "Afficher",
-    "Filtrer",
-    "Tous",
-    "Toutes",
-    "Actifs",
-    "dus",
-    "jour",
-    "crédit",
-    "Inscrire",
-    "facultatif",
-    "courriel",
-    "Mois",
-    "le",
-    "la",
-    "les",
-    "de",
-    "des",
-    "du",
-    "une",
-    "est",
-    "pour",
-    "sur",
-    "avec",
-    "ou",
-    "et",
-    "puis",
-    "pas",
-    "ne",
-    "par",
-    "aux",
-    "vous",
-    "Vous",
-    "ce",
-    "Ce",
-    "qui",
-];
-
-/// Letters English does not use.
-const FRENCH_LETTERS: &str = "éèêëàâîïôûùüçœÉÈÊÀÂÎÔÛÇŒ«»";
-
-/// The text a reader sees (and hears: labels of landmarks, titles), without code samples.
-fn visible_text(body: &str) -> String {
-    let html = scraper::Html::parse_document(body);
-    let mut out = Vec::new();
-    for node in html.root_element().descendants() {
-        let hidden = node.ancestors().any(|a| {
-            a.value()
-                .as_element()
-                .is_some_and(|e| matches!(e.name(), "code" | "script" | "style"))
-        });
-        if hidden {
-            continue;
-        }
-        if let Some(text) = node.value().as_text() {
-            out.push(text.to_string());
-        }
-        if let Some(element) = node.value().as_element() {
-            for attribute in ["aria-label", "title", "placeholder", "alt"] {
-                if let Some(value) = element.attr(attribute) {
-                    out.push(value.to_string());
-                }
-            }
-        }
-    }
-    out.join(" ")
-}
-
-/// What the association typed or the demo seeded (names, labels, the association's name):
-/// data, which stays as entered.
-async fn data_texts(app: &TestApp) -> Vec<String> {
-    let mut texts = vec![
-        app.settings.association_name.clone(),
-        "Français".to_string(),
-        // A gateway's own name.
-        "Sandbox (paiement de test)".to_string(),
-    ];
-    for sql in [
-        "SELECT first_name AS t FROM users",
-        "SELECT last_name AS t FROM users",
-        "SELECT email AS t FROM users",
-        "SELECT label AS t FROM categories",
-        "SELECT label AS t FROM basket_lines",
-        "SELECT label AS t FROM journal_entries",
-        "SELECT label AS t FROM journal_lines",
-        "SELECT COALESCE(message, '') AS t FROM payment_requests",
-        "SELECT file_name AS t FROM member_imports",
-    ] {
-        let rows = sqlx::query(sql).fetch_all(&app.pool).await.expect(sql);
-        texts.extend(rows.iter().map(|r| r.get::<String, _>("t")));
-    }
-    texts.retain(|t| !t.trim().is_empty());
-    // Longest first, so that a name inside a label goes with its label.
-    texts.sort_by_key(|t| std::cmp::Reverse(t.chars().count()));
-    texts
-}
 
 /// Asserts that the page holds each of `expected` and, once the data and `extra_data` are
 /// set aside, no French word or letter.
 async fn assert_english(app: &TestApp, page: &Page, expected: &[&str], extra_data: &[&str]) {
-    assert!(page.body.contains("<html lang=\"en\">"), "{}", page.body);
-    for text in expected {
-        assert!(page.body.contains(text), "{text:?} missing: {}", page.body);
-    }
-    let mut text = visible_text(&page.body);
-    let mut data = data_texts(app).await;
+    let mut data = english::data_of(app).await;
     data.extend(extra_data.iter().map(|s| s.to_string()));
-    data.sort_by_key(|t| std::cmp::Reverse(t.chars().count()));
-    for value in &data {
-        text = text.replace(value.as_str(), " ");
-    }
-    let french_letters: Vec<char> = text
-        .chars()
-        .filter(|c| FRENCH_LETTERS.contains(*c))
-        .collect();
-    assert!(
-        french_letters.is_empty(),
-        "French letters {french_letters:?} remain in: {text}"
-    );
-    let french_words: Vec<&str> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| FRENCH_WORDS.contains(w))
-        .collect();
-    assert!(
-        french_words.is_empty(),
-        "French words {french_words:?} remain in: {text}"
-    );
+    english::assert_english(page, &data, expected);
 }
 
 fn assert_french(page: &Page, expected: &[&str]) {

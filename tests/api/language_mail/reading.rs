@@ -25,40 +25,12 @@ const SEEDED: &[&str] = &[
     "Français",
 ];
 
-/// Words that only a French text has.
-const FRENCH_WORDS: &[&str] = &[
-    "Bonjour", "Merci", "merci", "votre", "Votre", "vous", "Vous", "paiement", "Paiement", "reçu",
-    "panier", "lien", "demande", "Demande", "carte", "Carte", "mot", "passe", "Payer", "Montant",
-    "le", "la", "les", "des", "du", "de", "une", "est", "pour", "Pour", "avec", "jusqu", "dû",
-];
-
-/// What still reads French in `text` once the demo's data is taken out: accented letters,
-/// French punctuation, French words.
+/// What still reads French in `text` once the demo's data is taken out.
 pub(super) fn french_markers(text: &str) -> Vec<String> {
-    let mut text = text.to_string();
-    for seeded in SEEDED {
-        text = text.replace(seeded, "");
-    }
-    let mut found: Vec<String> = text
-        .chars()
-        .filter(|c| "éèêëàâîïôûùüçœÉÈÊÀÂÎÔÇ«»".contains(*c))
-        .map(String::from)
-        .collect();
-    found.extend(
-        text.split(|c: char| !c.is_alphanumeric())
-            .filter(|w| FRENCH_WORDS.contains(w))
-            .map(str::to_string),
-    );
-    found.sort();
-    found.dedup();
-    found
+    crate::english::french_left(text, SEEDED)
 }
 
-/// The visible text of a page (or an HTML mail): its title and text nodes, no attributes.
-pub(super) fn visible_text(html: &str) -> String {
-    let document = scraper::Html::parse_document(html);
-    document.root_element().text().collect::<Vec<_>>().join(" ")
-}
+pub(super) use crate::english::visible_text;
 
 /// `text` without its links (tokens in them are random letters).
 fn without_links(text: &str) -> String {
