@@ -352,6 +352,7 @@ pub fn plan(file: &ParsedFile, existing_emails: &HashSet<String>) -> Vec<Planned
                         phone,
                         address,
                         role: Role::Member,
+                        locale: None,
                     })
                 }
                 _ => None,

@@ -9,6 +9,7 @@ use crate::accounts::User;
 use crate::audit;
 use crate::db::{self, Pool};
 use crate::domain::{self, Email, Money, PersonError, Role};
+use crate::i18n::Lang;
 use crate::password_links;
 
 pub const PAGE_SIZE: i64 = 50;
@@ -208,6 +209,8 @@ pub struct Profile {
     pub address: Option<String>,
     pub role: Role,
     pub active: bool,
+    /// The language of the pages and mails, when chosen (by them or a manager).
+    pub locale: Option<Lang>,
 }
 
 impl Profile {
@@ -220,13 +223,14 @@ impl Profile {
             "address": self.address,
             "role": self.role.as_str(),
             "active": self.active,
+            "locale": self.locale.map(Lang::code),
         })
     }
 }
 
 pub async fn profile(pool: &Pool, id: &str) -> anyhow::Result<Option<Profile>> {
     let row = sqlx::query(
-        "SELECT id, email, first_name, last_name, phone, address, role, active \
+        "SELECT id, email, first_name, last_name, phone, address, role, active, locale \
          FROM users WHERE id = $1",
     )
     .bind(id)
@@ -244,6 +248,10 @@ pub async fn profile(pool: &Pool, id: &str) -> anyhow::Result<Option<Profile>> {
         address: r.try_get("address")?,
         role: Role::parse(&role).unwrap_or(Role::Member),
         active: r.try_get::<i64, _>("active")? == 1,
+        locale: r
+            .try_get::<Option<String>, _>("locale")?
+            .as_deref()
+            .and_then(Lang::parse),
     }))
 }
 
@@ -255,6 +263,8 @@ pub struct MemberInput<'a> {
     pub phone: &'a str,
     pub address: &'a str,
     pub role: &'a str,
+    /// A language code, or empty when not chosen.
+    pub locale: &'a str,
 }
 
 /// What is wrong with one of a person's details; said in the reader's language.
@@ -266,6 +276,7 @@ pub enum DetailError {
     Phone(PersonError),
     Address(PersonError),
     Role,
+    Locale,
 }
 
 impl DetailError {
@@ -278,6 +289,7 @@ impl DetailError {
             DetailError::Phone(_) => "phone",
             DetailError::Address(_) => "address",
             DetailError::Role => "role",
+            DetailError::Locale => "locale",
         }
     }
 }
@@ -293,6 +305,7 @@ impl std::fmt::Display for DetailError {
                 f.write_str(crate::i18n::current().t("member_errors.invalid_email"))
             }
             DetailError::Role => f.write_str(crate::i18n::current().t("member_errors.role")),
+            DetailError::Locale => f.write_str(crate::i18n::current().t("member_errors.locale")),
         }
     }
 }
@@ -306,6 +319,8 @@ pub struct MemberDetails {
     pub phone: Option<String>,
     pub address: Option<String>,
     pub role: Role,
+    /// The language of their pages and mails; none leaves it to them (French until chosen).
+    pub locale: Option<Lang>,
 }
 
 impl MemberDetails {
@@ -331,6 +346,16 @@ impl MemberDetails {
         if role.is_none() {
             errors.push(DetailError::Role);
         }
+        let locale = match input.locale.trim() {
+            "" => None,
+            code => {
+                let lang = Lang::parse(code);
+                if lang.is_none() {
+                    errors.push(DetailError::Locale);
+                }
+                lang
+            }
+        };
         match (last_name, first_name, email, phone, address, role) {
             (
                 Some(last_name),
@@ -346,6 +371,7 @@ impl MemberDetails {
                 phone,
                 address,
                 role,
+                locale,
             }),
             _ => Err(errors),
         }
@@ -414,7 +440,8 @@ pub async fn insert_member(
     let id = db::new_id();
     sqlx::query(
         "INSERT INTO users (id, email, password_hash, role, first_name, last_name, active, \
-         created_at, phone, address, name_key) VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10)",
+         created_at, phone, address, name_key, locale) \
+         VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9, $10, $11)",
     )
     .bind(&id)
     .bind(details.email.as_str())
@@ -426,6 +453,7 @@ pub async fn insert_member(
     .bind(details.phone.as_deref())
     .bind(details.address.as_deref())
     .bind(domain::name_key(&details.first_name, &details.last_name))
+    .bind(details.locale.map(Lang::code))
     .execute(&mut **tx)
     .await?;
     Ok(id)
@@ -498,7 +526,7 @@ pub async fn update(
         .context("could not start a transaction")?;
     let updated = sqlx::query(
         "UPDATE users SET email = $2, first_name = $3, last_name = $4, phone = $5, address = $6, \
-         role = $7, name_key = $8 WHERE id = $1",
+         role = $7, name_key = $8, locale = $9 WHERE id = $1",
     )
     .bind(id)
     .bind(details.email.as_str())
@@ -508,6 +536,7 @@ pub async fn update(
     .bind(details.address.as_deref())
     .bind(details.role.as_str())
     .bind(domain::name_key(&details.first_name, &details.last_name))
+    .bind(details.locale.map(Lang::code))
     .execute(&mut *tx)
     .await;
     match updated {
@@ -661,13 +690,21 @@ mod tests {
             phone: "abc",
             address: "",
             role: "king",
+            locale: "de",
         })
         .unwrap_err();
-        assert_eq!(errors.len(), 5, "{errors:?}");
+        assert_eq!(errors.len(), 6, "{errors:?}");
         let fields: Vec<_> = errors.iter().map(|e| e.field()).collect();
         assert_eq!(
             fields,
-            ["last_name", "first_name", "email", "phone", "role"]
+            [
+                "last_name",
+                "first_name",
+                "email",
+                "phone",
+                "role",
+                "locale"
+            ]
         );
         assert_eq!(errors[0].to_string(), "Indiquez le nom.");
         let english = crate::i18n::sync_scope(crate::i18n::Lang::En, || errors[2].to_string());

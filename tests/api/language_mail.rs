@@ -391,3 +391,76 @@ async fn payment_requests_follow_the_member_and_the_paid_notice_the_manager() {
     );
     assert_english_page(&paid);
 }
+
+/// A manager may set a new member's language on the form: the invitation goes out in it, the
+/// choice shows again on the form, and a language not offered is refused on its field.
+#[tokio::test]
+async fn a_member_created_in_english_is_invited_in_english() {
+    let app = spawn_app().await;
+    let manager = app.logged_in(MANAGER).await;
+    let form = manager.get("/admin/members/new").await;
+    assert!(form.body.contains("id=\"locale\""), "{}", form.body);
+    let fields = |locale: &'static str, email: &'static str| {
+        vec![
+            ("last_name", "Smith"),
+            ("first_name", "Jane"),
+            ("email", email),
+            ("phone", ""),
+            ("address", ""),
+            ("role", "member"),
+            ("locale", locale),
+            ("invite", "on"),
+        ]
+    };
+
+    let mut refused = fields("de", "jane.de@exemple.org");
+    let token = form.csrf();
+    refused.push(("csrf_token", &token));
+    let page = manager.post_form("/admin/members", &refused).await;
+    assert_eq!(page.status, 422, "{}", page.body);
+    assert_eq!(
+        page.text_of("locale-error").as_deref(),
+        Some("Choisissez une langue proposée.")
+    );
+    let none: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE email = $1")
+        .bind("jane.de@exemple.org")
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(none, 0);
+
+    let mut created = fields("en", "jane@exemple.org");
+    created.push(("csrf_token", &token));
+    let done = manager.post_form("/admin/members", &created).await;
+    assert_eq!(done.status, 303, "{}", done.body);
+    let mail = wait_for_mail(&app, "jane@exemple.org", "Choose my password").await;
+    assert_eq!(
+        mail.subject,
+        "Association de démonstration: your access to the members' portal"
+    );
+    assert_english_mail(&mail);
+
+    let id = app.member_id("jane@exemple.org").await;
+    let edit = manager.get(&format!("/admin/members/{id}/edit")).await;
+    assert!(
+        edit.body
+            .contains("<option value=\"en\" lang=\"en\" selected>"),
+        "{}",
+        edit.body
+    );
+    // Left to the member again: the account no longer holds a language.
+    let mut cleared = fields("", "jane@exemple.org");
+    cleared.retain(|(name, _)| *name != "invite");
+    let token = edit.csrf();
+    cleared.push(("csrf_token", &token));
+    let saved = manager
+        .post_form(&format!("/admin/members/{id}/edit"), &cleared)
+        .await;
+    assert_eq!(saved.status, 303, "{}", saved.body);
+    let locale: Option<String> = sqlx::query_scalar("SELECT locale FROM users WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(locale, None);
+}

@@ -28,6 +28,9 @@ pub struct MemberForm {
     pub address: String,
     #[serde(default)]
     pub role: String,
+    /// A language code, or empty to leave the choice to the member.
+    #[serde(default)]
+    pub locale: String,
     /// A checkbox: present when ticked.
     #[serde(default)]
     pub invite: Option<String>,
@@ -44,6 +47,7 @@ impl MemberForm {
             phone: &self.phone,
             address: &self.address,
             role: &self.role,
+            locale: &self.locale,
         }
     }
 
@@ -55,6 +59,10 @@ impl MemberForm {
             phone: profile.phone.clone().unwrap_or_default(),
             address: profile.address.clone().unwrap_or_default(),
             role: profile.role.as_str().to_string(),
+            locale: profile
+                .locale
+                .map(|l| l.code().to_string())
+                .unwrap_or_default(),
             invite: None,
             csrf_token: String::new(),
         }
