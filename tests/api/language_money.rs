@@ -612,9 +612,7 @@ async fn the_payment_methods_page_reads_in_english_with_its_messages() {
     let page = admin.get("/admin/gateways").await;
     assert_eq!(
         page.text_of("sandbox-notice").as_deref(),
-        Some(
-            "Connection succeeded (test mode): Sandbox (test payment) accepted the credentials."
-        )
+        Some("Connection succeeded (test mode): Sandbox (test payment) accepted the credentials.")
     );
     assert_english(&page, &data_of(&app).await, &[]);
 

@@ -55,7 +55,7 @@ pub(super) fn french_markers(text: &str) -> Vec<String> {
 }
 
 /// The visible text of a page (or an HTML mail): its title and text nodes, no attributes.
-pub(super) fn visible_text(html: &str) -> String {
+pub(crate) fn visible_text(html: &str) -> String {
     let document = scraper::Html::parse_document(html);
     document.root_element().text().collect::<Vec<_>>().join(" ")
 }
@@ -96,7 +96,7 @@ pub(super) fn assert_english_mail(mail: &Mail) {
 
 /// A mail as its reader sees it: the subject and both bodies, decoded.
 #[derive(Debug)]
-pub(super) struct Mail {
+pub(crate) struct Mail {
     pub subject: String,
     pub text: String,
     pub html: String,
@@ -220,7 +220,7 @@ fn parse_mail(raw: &str) -> Mail {
 }
 
 /// The mails written so far to `to`, oldest first, decoded.
-pub(super) fn mails_to(app: &TestApp, to: &str) -> Vec<Mail> {
+pub(crate) fn mails_to(app: &TestApp, to: &str) -> Vec<Mail> {
     let Ok(dir) = std::fs::read_dir(&app.settings.mail.dir) else {
         return Vec::new();
     };
@@ -238,7 +238,7 @@ pub(super) fn mails_to(app: &TestApp, to: &str) -> Vec<Mail> {
 }
 
 /// Waits (bounded) for a mail to `to` that contains `marker`.
-pub(super) async fn wait_for_mail(app: &TestApp, to: &str, marker: &str) -> Mail {
+pub(crate) async fn wait_for_mail(app: &TestApp, to: &str, marker: &str) -> Mail {
     for _ in 0..200 {
         if let Some(mail) = mails_to(app, to).into_iter().find(|m| m.contains(marker)) {
             return mail;
