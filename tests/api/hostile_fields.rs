@@ -382,7 +382,6 @@ async fn markup_in_an_imported_file_and_in_gateway_settings_comes_back_escaped()
         0,
         "nothing saved"
     );
-    let mut form = form;
     form.retain(|(n, _)| n != "cred_organization_slug");
     form.push(("cred_organization_slug".into(), "mon-club".into()));
     let fields: Vec<(&str, &str)> = form.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
