@@ -10,6 +10,10 @@ pub enum EmailError {
     Invalid,
 }
 
+/// Characters that a mail header reads as syntax (a display name, a second address, a
+/// comment, a quoted part): an address holding one could send mail elsewhere than it says.
+const SPECIALS: &str = "<>()[]\\,;:\"";
+
 impl Email {
     pub fn parse(input: &str) -> Result<Email, EmailError> {
         let value = input.trim().to_lowercase();
@@ -22,7 +26,9 @@ impl Email {
             && !domain.ends_with('.')
             && !domain.contains('@')
             && value.len() <= 254
-            && !value.chars().any(|c| c.is_whitespace() || c.is_control());
+            && !value
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || SPECIALS.contains(c));
         if plausible {
             Ok(Email(value))
         } else {
@@ -60,8 +66,20 @@ mod tests {
             "a@@c.org",
             "a\tb@c.org",
             "a@c.o\nrg",
+            "x<spy@evil.test>",
+            "a,spy@evil.test",
+            "a;b@c.org",
+            "\"a\"@c.org",
+            "a(b)@c.org",
+            "a\\b@c.org",
+            "a@[127.0.0.1]",
+            "a:b@c.org",
         ] {
             assert!(Email::parse(bad).is_err(), "{bad:?} should be refused");
         }
+        assert_eq!(
+            Email::parse("O'Neil+club@exemple.org").unwrap().as_str(),
+            "o'neil+club@exemple.org"
+        );
     }
 }

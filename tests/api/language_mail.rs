@@ -3,7 +3,7 @@
 //! the gateways' emulated pages) in the reader's.
 
 mod pages;
-mod reading;
+pub(crate) mod reading;
 
 use std::time::Duration;
 

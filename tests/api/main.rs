@@ -11,6 +11,8 @@ mod gateway_settings;
 mod helloasso;
 mod helpers;
 mod hostile;
+mod hostile_fields;
+mod hostile_http;
 mod isolation;
 mod language;
 mod language_mail;

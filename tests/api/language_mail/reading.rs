@@ -32,6 +32,12 @@ pub(super) fn french_markers(text: &str) -> Vec<String> {
 
 pub(super) use crate::english::visible_text;
 
+/// Every text node of a page or an HTML mail, code samples included (what a reader can see).
+pub(crate) fn all_text(html: &str) -> String {
+    let document = scraper::Html::parse_document(html);
+    document.root_element().text().collect::<Vec<_>>().join(" ")
+}
+
 /// `text` without its links (tokens in them are random letters).
 fn without_links(text: &str) -> String {
     text.split_whitespace()
@@ -68,7 +74,7 @@ pub(super) fn assert_english_mail(mail: &Mail) {
 
 /// A mail as its reader sees it: the subject and both bodies, decoded.
 #[derive(Debug)]
-pub(super) struct Mail {
+pub(crate) struct Mail {
     pub subject: String,
     pub text: String,
     pub html: String,
@@ -192,7 +198,7 @@ fn parse_mail(raw: &str) -> Mail {
 }
 
 /// The mails written so far to `to`, oldest first, decoded.
-pub(super) fn mails_to(app: &TestApp, to: &str) -> Vec<Mail> {
+pub(crate) fn mails_to(app: &TestApp, to: &str) -> Vec<Mail> {
     let Ok(dir) = std::fs::read_dir(&app.settings.mail.dir) else {
         return Vec::new();
     };
@@ -210,7 +216,7 @@ pub(super) fn mails_to(app: &TestApp, to: &str) -> Vec<Mail> {
 }
 
 /// Waits (bounded) for a mail to `to` that contains `marker`.
-pub(super) async fn wait_for_mail(app: &TestApp, to: &str, marker: &str) -> Mail {
+pub(crate) async fn wait_for_mail(app: &TestApp, to: &str, marker: &str) -> Mail {
     for _ in 0..200 {
         if let Some(mail) = mails_to(app, to).into_iter().find(|m| m.contains(marker)) {
             return mail;
