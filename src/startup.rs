@@ -104,6 +104,9 @@ impl Application {
 
         let server = HttpServer::new(move || {
             let mut app = App::new()
+                .wrap(actix_web::middleware::from_fn(
+                    crate::web::input_guard::middleware,
+                ))
                 .wrap(security_headers(secure_cookies))
                 .wrap(actix_web::middleware::from_fn(crate::web::lang::middleware))
                 .wrap(
@@ -213,7 +216,8 @@ fn form_config() -> web::FormConfig {
     web::FormConfig::default()
         .limit(16 * 1024)
         .error_handler(|err, _req| {
-            let message = format!("Formulaire illisible : {err}");
+            let message = crate::i18n::current()
+                .tf("input.unreadable_detail", &[("detail", &err.to_string())]);
             crate::web::AppError::BadRequest(message).into()
         })
 }

@@ -17,6 +17,9 @@ pub enum AppError {
     Csrf,
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// A request refused before any handler read it: its status and the key of its message.
+    #[error("refused input: {1}")]
+    Input(StatusCode, &'static str),
     #[error(transparent)]
     Unexpected(#[from] anyhow::Error),
 }
@@ -44,6 +47,7 @@ impl ResponseError for AppError {
             AppError::Forbidden | AppError::Csrf => StatusCode::FORBIDDEN,
             AppError::NotFound => StatusCode::NOT_FOUND,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Input(status, _) => *status,
             AppError::Unexpected(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -71,6 +75,7 @@ impl ResponseError for AppError {
             AppError::BadRequest(message) => {
                 (lang.t("error.bad_request_title"), message.as_str(), None)
             }
+            AppError::Input(_, key) => (lang.t("error.bad_request_title"), lang.t(key), None),
             AppError::Unexpected(error) => {
                 request_id = uuid::Uuid::new_v4().simple().to_string();
                 tracing::error!(request_id = %request_id, error = ?error, "request failed");

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod auth;
 mod errors;
+pub mod input_guard;
 pub mod lang;
 pub mod member;
 pub mod password;
