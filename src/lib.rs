@@ -15,6 +15,7 @@ pub mod ledger;
 pub mod mail;
 pub mod member_import;
 pub mod members;
+pub mod notification_writer;
 pub mod notifications;
 pub mod password_links;
 pub mod payment_requests;

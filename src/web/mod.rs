@@ -21,6 +21,7 @@ use crate::config::Settings;
 use crate::db::Pool;
 use crate::gateway_settings::GatewaySetup;
 use crate::gateways::RegistryHandle;
+use crate::notification_writer::NotificationWriter;
 
 /// Everything a handler may need, shared by all workers.
 pub struct AppState {
@@ -31,6 +32,8 @@ pub struct AppState {
     pub gateways: RegistryHandle,
     /// Rebuilds the gateways when an admin saves their settings.
     pub gateway_setup: Arc<GatewaySetup>,
+    /// Writes verified notifications (group commit on SQLite).
+    pub notification_writer: NotificationWriter,
 }
 
 /// What every page's frame shows: the association, who is logged in, a flash message, and the
