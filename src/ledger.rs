@@ -2,7 +2,7 @@
 //! the journal as managers read it.
 
 use anyhow::{Context, ensure};
-use sqlx::Row;
+use sqlx::{AssertSqlSafe, Row};
 
 use crate::config::ChartOfAccounts;
 use crate::db::{self, Pool, Tx};
@@ -90,26 +90,48 @@ pub async fn post(tx: &mut Tx<'_>, entry: &Entry) -> anyhow::Result<Posted> {
     if inserted.rows_affected() == 0 {
         return Ok(Posted::AlreadyPosted);
     }
-    for (line_no, line) in entry.lines.iter().enumerate() {
-        if line.debit == Money::ZERO && line.credit == Money::ZERO {
-            continue;
-        }
-        sqlx::query(
-            "INSERT INTO journal_lines \
-             (entry_id, line_no, account, member_id, label, debit_cents, credit_cents) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&entry_id)
-        .bind(i64::try_from(line_no).unwrap_or(i64::MAX))
-        .bind(&line.account)
-        .bind(line.member_id.as_deref())
-        .bind(&line.label)
-        .bind(line.debit.cents())
-        .bind(line.credit.cents())
+    // Every line in one statement: a confirmation is bound by its round trips to the database.
+    let lines: Vec<(usize, &Line)> = entry
+        .lines
+        .iter()
+        .enumerate()
+        .filter(|(_, line)| line.debit != Money::ZERO || line.credit != Money::ZERO)
+        .collect();
+    let values: Vec<String> = (0..lines.len())
+        .map(|i| {
+            let p = 7 * i;
+            format!(
+                "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                p + 1,
+                p + 2,
+                p + 3,
+                p + 4,
+                p + 5,
+                p + 6,
+                p + 7
+            )
+        })
+        .collect();
+    let sql = format!(
+        "INSERT INTO journal_lines \
+         (entry_id, line_no, account, member_id, label, debit_cents, credit_cents) VALUES {}",
+        values.join(", ")
+    );
+    let mut insert = sqlx::query(AssertSqlSafe(sql));
+    for (line_no, line) in lines {
+        insert = insert
+            .bind(&entry_id)
+            .bind(i64::try_from(line_no).unwrap_or(i64::MAX))
+            .bind(&line.account)
+            .bind(line.member_id.as_deref())
+            .bind(&line.label)
+            .bind(line.debit.cents())
+            .bind(line.credit.cents());
+    }
+    insert
         .execute(&mut **tx)
         .await
-        .context("could not write a journal line")?;
-    }
+        .context("could not write the journal lines")?;
     Ok(Posted::New)
 }
 

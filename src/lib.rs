@@ -16,6 +16,7 @@ pub mod logo;
 pub mod mail;
 pub mod member_import;
 pub mod members;
+pub mod notification_writer;
 pub mod notifications;
 pub mod password_links;
 pub mod payment_requests;

@@ -80,27 +80,30 @@ pub async fn enqueue(
     recipient_id: &str,
     content: &MailContent,
 ) -> anyhow::Result<()> {
-    let email: String = sqlx::query_scalar("SELECT email FROM users WHERE id = $1")
-        .bind(recipient_id)
-        .fetch_one(&mut **tx)
-        .await
-        .context("could not find the mail's recipient")?;
-    let now = db::now_text();
-    sqlx::query(
+    // The recipient's address read by the insert itself: one round trip to the database.
+    let queued = sqlx::query(
         "INSERT INTO mail_outbox (id, dedup_key, kind, recipient_id, recipient_email, payload, \
          status, attempts, next_attempt_at, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'pending', 0, $7, $7) ON CONFLICT (dedup_key) DO NOTHING",
+         SELECT $1, $2, $3, id, email, $4, 'pending', 0, $5, $5 FROM users WHERE id = $6 \
+         ON CONFLICT (dedup_key) DO NOTHING",
     )
     .bind(db::new_id())
     .bind(dedup_key)
     .bind(content.kind())
-    .bind(recipient_id)
-    .bind(email)
     .bind(serde_json::to_string(content)?)
-    .bind(now)
+    .bind(db::now_text())
+    .bind(recipient_id)
     .execute(&mut **tx)
     .await
     .context("could not queue the mail")?;
+    if queued.rows_affected() == 0 {
+        // Already queued, or nobody to send it to.
+        sqlx::query("SELECT 1 FROM users WHERE id = $1")
+            .bind(recipient_id)
+            .fetch_one(&mut **tx)
+            .await
+            .context("could not find the mail's recipient")?;
+    }
     Ok(())
 }
 

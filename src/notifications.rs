@@ -3,7 +3,9 @@
 
 use anyhow::Context;
 
-use crate::db::{self, Pool};
+use crate::db::{self, Pool, Tx};
+use crate::gateways::GatewayReport;
+use crate::payments::Applied;
 
 /// Headers kept with a notification: those that carry signatures and identify the sender.
 /// Anything resembling a credential (Authorization, cookies) is never stored.
@@ -43,52 +45,84 @@ pub fn body_as_text(body: &[u8]) -> String {
     }
 }
 
-/// Stores the notification as received; returns its id.
-pub async fn record(
-    pool: &Pool,
-    gateway: &str,
-    remote_addr: Option<&str>,
-    headers: &[(String, String)],
-    body: &[u8],
-) -> anyhow::Result<String> {
-    let id = db::new_id();
-    sqlx::query(
-        "INSERT INTO gateway_notifications (id, gateway, received_at, remote_addr, headers, body, verdict) \
-         VALUES ($1, $2, $3, $4, $5, $6, 'received')",
-    )
-    .bind(&id)
-    .bind(gateway)
-    .bind(db::now_text())
-    .bind(remote_addr)
-    .bind(headers_to_keep(headers))
-    .bind(body_as_text(body))
-    .execute(pool)
-    .await
-    .context("could not store the notification")?;
-    Ok(id)
+/// A notification as it arrived, not yet stored: it is written once, with its verdict, in
+/// the transaction of what it changed (one durable commit), or alone when it changes nothing.
+/// Either way before the gateway is answered 2xx; a notification cut short by a crash or an
+/// outage is not answered, and the gateway's retry is stored instead.
+#[derive(Debug, Clone)]
+pub struct Received {
+    id: String,
+    gateway: String,
+    received_at: String,
+    remote_addr: Option<String>,
+    headers: String,
+    body: String,
 }
 
-pub async fn set_verdict(
-    pool: &Pool,
-    id: &str,
+impl Received {
+    pub fn new(
+        gateway: &str,
+        remote_addr: Option<&str>,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> Received {
+        Received {
+            id: db::new_id(),
+            gateway: gateway.to_string(),
+            received_at: db::now_text(),
+            remote_addr: remote_addr.map(str::to_string),
+            headers: headers_to_keep(headers),
+            body: body_as_text(body),
+        }
+    }
+}
+
+/// Stores the notification with its verdict.
+pub async fn store<'e>(
+    executor: impl sqlx::AnyExecutor<'e>,
+    notification: &Received,
     verdict: &str,
     detail: Option<&str>,
     event_id: Option<&str>,
     payment_id: Option<&str>,
 ) -> anyhow::Result<()> {
     sqlx::query(
-        "UPDATE gateway_notifications SET verdict = $2, detail = $3, event_id = $4, payment_id = $5 \
-         WHERE id = $1",
+        "INSERT INTO gateway_notifications \
+         (id, gateway, received_at, remote_addr, headers, body, verdict, detail, event_id, payment_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
-    .bind(id)
+    .bind(&notification.id)
+    .bind(&notification.gateway)
+    .bind(&notification.received_at)
+    .bind(notification.remote_addr.as_deref())
+    .bind(&notification.headers)
+    .bind(&notification.body)
     .bind(verdict)
     .bind(detail)
     .bind(event_id)
     .bind(payment_id)
-    .execute(pool)
+    .execute(executor)
     .await
-    .context("could not record the notification verdict")?;
+    .context("could not store the notification")?;
     Ok(())
+}
+
+/// Stores the notification with what applying its report did, in the caller's transaction.
+pub async fn store_applied(
+    tx: &mut Tx<'_>,
+    notification: &Received,
+    applied: &Applied,
+    report: &GatewayReport,
+) -> anyhow::Result<()> {
+    store(
+        &mut **tx,
+        notification,
+        &applied.verdict(),
+        None,
+        report.event_id.as_deref(),
+        applied.payment_id(),
+    )
+    .await
 }
 
 #[derive(Debug, Clone)]

@@ -12,6 +12,7 @@ use crate::gateways::{
 };
 use crate::ledger::{self, Posted};
 use crate::mail::{self, MailContent};
+use crate::notifications::{self, Received};
 
 #[derive(Debug, Clone)]
 pub struct Payment {
@@ -278,10 +279,7 @@ impl Applied {
 }
 
 /// The one writer of payment state from a gateway's verified report (a notification, a
-/// fetch by the sweep or the return page, a refund answer). In one transaction that first
-/// locks the payment: the status moves along its guarded transitions, each new capture posts
-/// its receipt entry and basket line, each new refund its reverse entry and basket line.
-/// Unique posting keys make a second posting of the same capture or refund impossible.
+/// fetch by the sweep or the return page, a refund answer), in a transaction of its own.
 pub async fn apply_report(
     pool: &Pool,
     accounts: &ChartOfAccounts,
@@ -289,41 +287,148 @@ pub async fn apply_report(
     gateway_label: &str,
     report: &GatewayReport,
 ) -> anyhow::Result<Applied> {
-    let payment = match &report.reference {
-        Some(reference) => find(pool, reference).await?,
-        None => find_by_gateway_ref(pool, gateway, &report.gateway_ref).await?,
-    };
-    let Some(payment) = payment.filter(|p| p.gateway == gateway) else {
-        return Ok(Applied::UnknownPayment);
-    };
-    if let Some(anomaly) = mismatch(&payment, report) {
-        return flagged(pool, &payment.id, anomaly).await;
-    }
+    apply_and_record(pool, accounts, gateway, gateway_label, report, None).await
+}
 
-    let now = db::now_text();
+/// [`apply_report`], with the notification that carried the report stored, verdict and all,
+/// in the same transaction: one durable commit for both.
+pub async fn apply_and_record(
+    pool: &Pool,
+    accounts: &ChartOfAccounts,
+    gateway: &str,
+    gateway_label: &str,
+    report: &GatewayReport,
+    notification: Option<&Received>,
+) -> anyhow::Result<Applied> {
     let mut tx = pool
         .begin()
         .await
         .context("could not start a transaction")?;
-    // Written first: it takes SQLite's write lock or PostgreSQL's row lock, so concurrent
-    // reports about one payment queue here and each sees what the previous one wrote.
-    sqlx::query("UPDATE payments SET updated_at = $2 WHERE id = $1")
-        .bind(&payment.id)
-        .bind(&now)
-        .execute(&mut *tx)
+    let applied = apply_in(&mut tx, accounts, gateway, gateway_label, report).await?;
+    if let Some(notification) = notification {
+        notifications::store_applied(&mut tx, notification, &applied, report).await?;
+    }
+    tx.commit()
         .await
-        .context("could not lock the payment")?;
+        .context("could not commit the gateway's report")?;
+    Ok(applied)
+}
+
+/// [`apply_and_record`] inside the caller's transaction (the group commit of notifications).
+pub async fn apply_and_record_in(
+    tx: &mut Tx<'_>,
+    accounts: &ChartOfAccounts,
+    gateway: &str,
+    gateway_label: &str,
+    report: &GatewayReport,
+    notification: &Received,
+) -> anyhow::Result<Applied> {
+    let applied = apply_in(tx, accounts, gateway, gateway_label, report).await?;
+    notifications::store_applied(tx, notification, &applied, report).await?;
+    Ok(applied)
+}
+
+/// What the report changes, written in `tx`: the status moves along its guarded transitions,
+/// each new capture posts its receipt entry and basket line, each new refund its reverse entry
+/// and basket line. Unique posting keys make a second posting of the same capture or refund
+/// impossible. What does not add up posts nothing and flags the payment.
+async fn apply_in(
+    tx: &mut Tx<'_>,
+    accounts: &ChartOfAccounts,
+    gateway: &str,
+    gateway_label: &str,
+    report: &GatewayReport,
+) -> anyhow::Result<Applied> {
+    let now = db::now_text();
+    let Some(payment) = lock(tx, gateway, report, &now).await? else {
+        return Ok(Applied::UnknownPayment);
+    };
+    if let Some(anomaly) = mismatch(&payment, report) {
+        return flagged(tx, &payment.id, anomaly).await;
+    }
+    // Refunds may prove wrong after captures of the same report were posted: then nothing
+    // of it stays, which a savepoint undoes. Without refunds, nothing is written before the
+    // checks that may refuse the report.
+    let outcome = if report.refunds.is_empty() {
+        post_report(tx, accounts, gateway, gateway_label, report, &payment, &now).await?
+    } else {
+        let mut savepoint = sqlx::Acquire::begin(&mut *tx)
+            .await
+            .context("could not start a savepoint")?;
+        let outcome = post_report(
+            &mut savepoint,
+            accounts,
+            gateway,
+            gateway_label,
+            report,
+            &payment,
+            &now,
+        )
+        .await?;
+        if outcome.is_ok() {
+            savepoint.commit().await
+        } else {
+            savepoint.rollback().await
+        }
+        .context("could not end a savepoint")?;
+        outcome
+    };
+    match outcome {
+        Ok(applied) => Ok(applied),
+        Err(anomaly) => flagged(tx, &payment.id, anomaly).await,
+    }
+}
+
+/// The attempt a report is about (by our reference when the gateway sends it back, else by
+/// the gateway's own), locked and read as it is now. Its first statement is a write: it takes
+/// SQLite's write lock (a transaction that read first could not take it once another
+/// committed) or PostgreSQL's row lock, so concurrent reports about one payment queue here and
+/// each sees what the previous one wrote.
+async fn lock(
+    tx: &mut Tx<'_>,
+    gateway: &str,
+    report: &GatewayReport,
+    now: &str,
+) -> anyhow::Result<Option<Payment>> {
+    let row = match &report.reference {
+        Some(reference) => sqlx::query(AssertSqlSafe(format!(
+            "UPDATE payments SET updated_at = $3 WHERE id = $1 AND gateway = $2 \
+             RETURNING {COLUMNS}"
+        )))
+        .bind(reference)
+        .bind(gateway)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await
+        .context("could not lock the payment")?,
+        None => sqlx::query(AssertSqlSafe(format!(
+            "UPDATE payments SET updated_at = $3 WHERE gateway = $1 AND gateway_ref = $2 \
+             RETURNING {COLUMNS}"
+        )))
+        .bind(gateway)
+        .bind(&report.gateway_ref)
+        .bind(now)
+        .fetch_optional(&mut **tx)
+        .await
+        .context("could not lock the payment")?,
+    };
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The postings and transitions of a report about a payment already locked; Err(anomaly)
+/// when it does not add up (what was written must then be undone).
+async fn post_report(
+    tx: &mut Tx<'_>,
+    accounts: &ChartOfAccounts,
+    gateway: &str,
+    gateway_label: &str,
+    report: &GatewayReport,
+    payment: &Payment,
+    now: &str,
+) -> anyhow::Result<Result<Applied, String>> {
     // The accounts as they are now: a change of clearing or fees account affects new entries.
-    let accounts = &crate::account_plan::accounts_for_gateway(&mut tx, accounts, gateway).await?;
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM payments WHERE id = $1"
-    )))
-    .bind(&payment.id)
-    .fetch_one(&mut *tx)
-    .await
-    .context("could not read the payment")?;
-    let current = from_row(&row)?;
-    let mut status = current.status;
+    let accounts = &crate::account_plan::accounts_for_gateway(tx, accounts, gateway).await?;
+    let mut status = payment.status;
     let mut posted = false;
 
     let confirms = report.status == PaymentStatus::Paid || !report.captures.is_empty();
@@ -332,17 +437,14 @@ pub async fn apply_report(
             status,
             PaymentStatus::Failed | PaymentStatus::Cancelled | PaymentStatus::Expired
         ) {
-            tx.rollback().await.ok();
-            let anomaly = format!(
+            return Ok(Err(format!(
                 "paid_after_close: the gateway confirmed {} for an attempt already {}",
                 report.amount,
                 status.as_str()
-            );
-            return flagged(pool, &payment.id, anomaly).await;
+            )));
         }
         if let Some(anomaly) = capture_problem(report) {
-            tx.rollback().await.ok();
-            return flagged(pool, &payment.id, anomaly).await;
+            return Ok(Err(anomaly));
         }
         let label = format!("Paiement {gateway_label}");
         let today = &now[..10];
@@ -358,22 +460,22 @@ pub async fn apply_report(
                 today,
             );
             entry.posting_key = format!("capture:{}:{}", payment.id, capture.id);
-            if ledger::post(&mut tx, &entry).await? == Posted::AlreadyPosted {
+            if ledger::post(tx, &entry).await? == Posted::AlreadyPosted {
                 continue;
             }
             insert_basket_line(
-                &mut tx,
-                &payment,
+                tx,
+                payment,
                 "payment",
                 &label,
                 capture.amount,
                 &entry.posting_key,
-                &now,
+                now,
             )
             .await?;
             // The receipt leaves with the posting, or not at all.
             mail::enqueue(
-                &mut tx,
+                tx,
                 &format!("receipt:{}:{}", payment.id, capture.id),
                 &payment.member_id,
                 &MailContent::Receipt {
@@ -384,38 +486,46 @@ pub async fn apply_report(
                 },
             )
             .await?;
-            sqlx::query(
-                "UPDATE payments SET paid_amount_cents = COALESCE(paid_amount_cents, 0) + $2,                  fee_cents = CASE WHEN $3 < 0 THEN fee_cents ELSE COALESCE(fee_cents, 0) + $3 END                  WHERE id = $1",
-            )
+            // The totals, and the move to paid of an open attempt, in one statement.
+            let paid = guard(PaymentStatus::Paid);
+            sqlx::query(AssertSqlSafe(format!(
+                "UPDATE payments SET paid_amount_cents = COALESCE(paid_amount_cents, 0) + $2, \
+                 fee_cents = CASE WHEN $3 < 0 THEN fee_cents ELSE COALESCE(fee_cents, 0) + $3 END, \
+                 paid_at = CASE WHEN {paid} THEN $4 ELSE paid_at END, \
+                 status = CASE WHEN {paid} THEN 'paid' ELSE status END \
+                 WHERE id = $1"
+            )))
             .bind(&payment.id)
             .bind(capture.amount.cents())
             .bind(capture.fee.map(Money::cents))
-            .execute(&mut *tx)
+            .bind(now)
+            .execute(&mut **tx)
             .await
             .context("could not total the captures")?;
+            if status.is_open() {
+                status = PaymentStatus::Paid;
+            }
             posted = true;
         }
         if status.is_open() {
-            set_status(&mut tx, &payment.id, PaymentStatus::Paid, &now).await?;
-            sqlx::query("UPDATE payments SET paid_at = $2 WHERE id = $1")
-                .bind(&payment.id)
-                .bind(&now)
-                .execute(&mut *tx)
-                .await
-                .context("could not date the payment")?;
+            sqlx::query(AssertSqlSafe(format!(
+                "UPDATE payments SET status = 'paid', paid_at = $2, updated_at = $2 \
+                 WHERE id = $1 AND {}",
+                guard(PaymentStatus::Paid)
+            )))
+            .bind(&payment.id)
+            .bind(now)
+            .execute(&mut **tx)
+            .await
+            .context("could not mark the payment paid")?;
             status = PaymentStatus::Paid;
         }
         // A card the member asked to keep is kept with the payment that proved it.
-        crate::saved_cards::remember(&mut tx, &payment, report).await?;
+        crate::saved_cards::remember(tx, payment, report).await?;
         if posted {
             // Payment requests this money settles, and their managers' notices.
-            crate::payment_requests::settle_after_payment(
-                &mut tx,
-                &payment.id,
-                &payment.member_id,
-                &now,
-            )
-            .await?;
+            crate::payment_requests::settle_after_payment(tx, &payment.id, &payment.member_id, now)
+                .await?;
         }
     } else if report.status != status
         && report.status.allowed_sources().contains(&status)
@@ -427,46 +537,35 @@ pub async fn apply_report(
                 | PaymentStatus::Expired
         )
     {
-        set_status(&mut tx, &payment.id, report.status, &now).await?;
-        status = report.status;
-        tx.commit().await.context("could not commit the status")?;
-        return Ok(Applied::Moved {
-            payment_id: payment.id,
-            status,
-        });
+        set_status(tx, &payment.id, report.status, now).await?;
+        return Ok(Ok(Applied::Moved {
+            payment_id: payment.id.clone(),
+            status: report.status,
+        }));
     }
 
     if !report.refunds.is_empty() {
         match post_refunds(
-            &mut tx,
+            tx,
             accounts,
-            &payment,
+            payment,
             status,
             gateway_label,
             &report.refunds,
-            &now,
+            now,
         )
         .await?
         {
             Ok(any) => posted |= any,
-            Err(anomaly) => {
-                tx.rollback().await.ok();
-                return flagged(pool, &payment.id, anomaly).await;
-            }
+            Err(anomaly) => return Ok(Err(anomaly)),
         }
     }
-    tx.commit()
-        .await
-        .context("could not commit the gateway's report")?;
-    Ok(if posted {
-        Applied::Posted {
-            payment_id: payment.id,
-        }
+    let payment_id = payment.id.clone();
+    Ok(Ok(if posted {
+        Applied::Posted { payment_id }
     } else {
-        Applied::Unchanged {
-            payment_id: payment.id,
-        }
-    })
+        Applied::Unchanged { payment_id }
+    }))
 }
 
 /// Reference, currency, mode and amount must match the attempt.
@@ -673,28 +772,19 @@ async fn set_status(
     Ok(done.rows_affected() == 1)
 }
 
-async fn flagged(pool: &Pool, id: &str, anomaly: String) -> anyhow::Result<Applied> {
-    flag(pool, id, &anomaly).await?;
+async fn flagged(tx: &mut Tx<'_>, id: &str, anomaly: String) -> anyhow::Result<Applied> {
+    tracing::warn!(payment_id = id, anomaly, "payment flagged for a manager");
+    sqlx::query("UPDATE payments SET anomaly = $2, updated_at = $3 WHERE id = $1")
+        .bind(id)
+        .bind(&anomaly)
+        .bind(db::now_text())
+        .execute(&mut **tx)
+        .await
+        .context("could not flag the payment")?;
     Ok(Applied::Flagged {
         payment_id: id.to_string(),
         anomaly,
     })
-}
-
-async fn find_by_gateway_ref(
-    pool: &Pool,
-    gateway: &str,
-    gateway_ref: &str,
-) -> anyhow::Result<Option<Payment>> {
-    let row = sqlx::query(AssertSqlSafe(format!(
-        "SELECT {COLUMNS} FROM payments WHERE gateway = $1 AND gateway_ref = $2"
-    )))
-    .bind(gateway)
-    .bind(gateway_ref)
-    .fetch_optional(pool)
-    .await
-    .context("could not read the payment")?;
-    row.as_ref().map(from_row).transpose()
 }
 
 /// The kind of an anomaly recorded on a payment: the word before its first `:`
@@ -717,18 +807,6 @@ pub fn anomaly_label(anomaly: &str) -> &'static str {
         "refund_exceeds_payment" => "payment_anomaly.refund_exceeds_payment",
         _ => "payment_anomaly.other",
     })
-}
-
-async fn flag(pool: &Pool, id: &str, anomaly: &str) -> anyhow::Result<()> {
-    tracing::warn!(payment_id = id, anomaly, "payment flagged for a manager");
-    sqlx::query("UPDATE payments SET anomaly = $2, updated_at = $3 WHERE id = $1")
-        .bind(id)
-        .bind(anomaly)
-        .bind(db::now_text())
-        .execute(pool)
-        .await
-        .context("could not flag the payment")?;
-    Ok(())
 }
 
 /// Why a manager's refund or cancellation was not done.

@@ -93,8 +93,11 @@ impl Application {
             .spawn_refresh(pool.clone(), gateways.clone());
         crate::reconcile::spawn(pool.clone(), gateways.clone(), settings.clone());
         crate::mail::spawn_worker(pool.clone(), mailer, settings.clone(), base_url.clone());
+        let notification_writer =
+            crate::notification_writer::NotificationWriter::start(pool.clone(), settings.clone());
         let state = web::Data::new(AppState {
             pool: pool.clone(),
+            notification_writer,
             settings,
             base_url: base_url.clone(),
             gateways,

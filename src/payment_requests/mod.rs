@@ -393,12 +393,21 @@ pub async fn settle_after_payment(
     member_id: &str,
     now: &str,
 ) -> anyhow::Result<()> {
-    let linked: Option<String> =
-        sqlx::query_scalar("SELECT request_id FROM payment_request_attempts WHERE payment_id = $1")
-            .bind(payment_id)
-            .fetch_optional(&mut **tx)
-            .await
-            .context("could not find the payment's request")?;
+    // Most payments settle no request: one query says so.
+    let row = sqlx::query(
+        "SELECT (SELECT request_id FROM payment_request_attempts WHERE payment_id = $1) AS linked, \
+         (SELECT COUNT(*) FROM payment_requests WHERE member_id = $2 AND status = 'sent') AS open",
+    )
+    .bind(payment_id)
+    .bind(member_id)
+    .fetch_one(&mut **tx)
+    .await
+    .context("could not find the payment's request")?;
+    let linked: Option<String> = row.try_get("linked")?;
+    let open: i64 = row.try_get("open")?;
+    if linked.is_none() && open == 0 {
+        return Ok(());
+    }
     if let Some(request_id) = linked {
         // Paid through its link: even if it expired while the member was at the gateway.
         mark_paid(tx, &request_id, payment_id, now, true).await?;

@@ -22,6 +22,7 @@ use crate::config::Settings;
 use crate::db::Pool;
 use crate::gateway_settings::GatewaySetup;
 use crate::gateways::RegistryHandle;
+use crate::notification_writer::NotificationWriter;
 
 /// Everything a handler may need, shared by all workers.
 pub struct AppState {
@@ -34,6 +35,8 @@ pub struct AppState {
     pub gateway_setup: Arc<GatewaySetup>,
     /// The association's logo, when one is configured.
     pub logo: Option<Arc<crate::logo::Logo>>,
+    /// Writes verified notifications (group commit on SQLite).
+    pub notification_writer: NotificationWriter,
 }
 
 /// What every page's frame shows: the association, who is logged in, a flash message, and the

@@ -1,13 +1,15 @@
-//! `POST /webhooks/{gateway}`: gateways' server-to-server notifications. Stored first, then
-//! verified by the gateway's connector, then applied by the one writer of payment state.
-//! 2xx once handled (or a known duplicate), 4xx for what is not authentic or unreadable,
-//! 5xx only when obole could not store or verify it, so that the gateway retries.
+//! `POST /webhooks/{gateway}`: gateways' server-to-server notifications. Verified by the
+//! gateway's connector, then applied by the one writer of payment state and stored with its
+//! verdict in the same transaction (one durable commit), or stored alone when it changes
+//! nothing; always before it is answered 2xx. 2xx once handled (or a known duplicate), 4xx
+//! for what is not authentic or unreadable, 5xx only when obole could not store or verify it,
+//! so that the gateway retries.
 
 use actix_web::{HttpRequest, HttpResponse, web};
 
 use crate::gateways::{IncomingNotification, NotificationError};
+use crate::notifications::{self, Received};
 use crate::web::AppState;
-use crate::{notifications, payments};
 
 pub async fn receive(
     state: web::Data<AppState>,
@@ -25,21 +27,7 @@ pub async fn receive(
         .filter_map(|(k, v)| Some((k.as_str().to_string(), v.to_str().ok()?.to_string())))
         .collect();
     let remote = request.peer_addr().map(|a| a.ip().to_string());
-    let notification_id = match notifications::record(
-        &state.pool,
-        gateway.id(),
-        remote.as_deref(),
-        &headers,
-        &body,
-    )
-    .await
-    {
-        Ok(id) => id,
-        Err(e) => {
-            tracing::error!(error = ?e, gateway = gateway.id(), "could not store a notification");
-            return HttpResponse::ServiceUnavailable().body("try again later");
-        }
-    };
+    let notification = Received::new(gateway.id(), remote.as_deref(), &headers, &body);
 
     let incoming = IncomingNotification {
         headers: &headers,
@@ -48,19 +36,17 @@ pub async fn receive(
     let report = match gateway.verify_notification(&incoming).await {
         Ok(Some(report)) => report,
         Ok(None) => {
-            let _ = notifications::set_verdict(
-                &state.pool,
-                &notification_id,
+            return stored_alone(
+                &state,
+                &notification,
                 "ignored",
-                Some("authentic, about nothing obole tracks"),
-                None,
-                None,
+                "authentic, about nothing obole tracks",
+                HttpResponse::Ok().body("ignored"),
             )
             .await;
-            return HttpResponse::Ok().body("ignored");
         }
         Err(error) => {
-            let (response, verdict) = match &error {
+            let (mut response, verdict) = match &error {
                 NotificationError::Forged(_) => (HttpResponse::Unauthorized(), "rejected"),
                 NotificationError::Malformed(_) => (HttpResponse::BadRequest(), "malformed"),
                 NotificationError::Unverifiable(_) => {
@@ -68,47 +54,63 @@ pub async fn receive(
                 }
             };
             tracing::warn!(gateway = gateway.id(), error = ?error, "notification not accepted");
-            let _ = notifications::set_verdict(
-                &state.pool,
-                &notification_id,
+            return stored_alone(
+                &state,
+                &notification,
                 verdict,
-                Some(&error.to_string()),
-                None,
-                None,
+                &error.to_string(),
+                response.body(verdict),
             )
             .await;
-            let mut response = response;
-            return response.body(verdict);
         }
     };
 
-    match payments::apply_report(
-        &state.pool,
-        &state.settings.accounts,
-        gateway.id(),
-        gateway.display_name(),
-        &report,
-    )
-    .await
+    match state
+        .notification_writer
+        .apply(
+            gateway.id(),
+            gateway.display_name(),
+            report,
+            notification.clone(),
+        )
+        .await
     {
         Ok(applied) => {
             tracing::info!(gateway = gateway.id(), verdict = %applied.verdict(), "notification handled");
-            if let Err(e) = notifications::set_verdict(
-                &state.pool,
-                &notification_id,
-                &applied.verdict(),
-                None,
-                report.event_id.as_deref(),
-                applied.payment_id(),
-            )
-            .await
-            {
-                tracing::warn!(error = ?e, "could not record a notification verdict");
-            }
             HttpResponse::Ok().body("ok")
         }
         Err(e) => {
             tracing::error!(error = ?e, gateway = gateway.id(), "could not apply a notification");
+            // Kept for the audit trail when the database allows it, without delaying the
+            // answer: the gateway's retry is what gets applied.
+            let pool = state.pool.clone();
+            let detail = format!("{e:#}");
+            tokio::spawn(async move {
+                let stored =
+                    notifications::store(&pool, &notification, "error", Some(&detail), None, None)
+                        .await;
+                if let Err(e) = stored {
+                    tracing::warn!(error = ?e, "could not store a notification that failed");
+                }
+            });
+            HttpResponse::ServiceUnavailable().body("try again later")
+        }
+    }
+}
+
+/// Stores a notification that changes nothing, then gives `response`; a 503 instead if it
+/// could not be stored, so that the gateway sends it again.
+async fn stored_alone(
+    state: &AppState,
+    notification: &Received,
+    verdict: &str,
+    detail: &str,
+    response: HttpResponse,
+) -> HttpResponse {
+    match notifications::store(&state.pool, notification, verdict, Some(detail), None, None).await {
+        Ok(()) => response,
+        Err(e) => {
+            tracing::error!(error = ?e, "could not store a notification");
             HttpResponse::ServiceUnavailable().body("try again later")
         }
     }

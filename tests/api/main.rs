@@ -5,6 +5,7 @@ mod back_office;
 mod basket;
 mod books;
 mod browser;
+mod confirmations;
 mod contract;
 mod english;
 mod gateway_settings;

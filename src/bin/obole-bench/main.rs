@@ -64,6 +64,22 @@ struct Args {
     /// Extra OBOLE_* settings for the server, as KEY=VALUE.
     #[arg(long = "set")]
     set: Vec<String>,
+    /// Keep the work folder (the server's log) and print where it is.
+    #[arg(long)]
+    keep: bool,
+    /// What to measure: any of basket, storm, confirm, exports.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "basket,storm,confirm,exports"
+    )]
+    phases: Vec<String>,
+}
+
+impl Args {
+    fn runs(&self, phase: &str) -> bool {
+        self.phases.iter().any(|p| p == phase)
+    }
 }
 
 /// What wrk measured.
@@ -182,7 +198,11 @@ async fn main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&workdir)?;
     let outcome = run(&args, &binary, &database, &workdir).await;
     database.drop_all().await;
-    let _ = std::fs::remove_dir_all(&workdir);
+    if args.keep {
+        println!("work folder kept: {}", workdir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&workdir);
+    }
     outcome
 }
 
@@ -247,140 +267,164 @@ async fn run(
     let basket_script = args.scripts.join("basket.lua");
 
     // Warm-up, then the basket page alone.
-    finish(wrk(
-        &basket_script,
-        &base,
-        2,
-        args.connections,
-        3,
-        &basket_env,
-    )?)?;
-    let basket = finish(wrk(
-        &basket_script,
-        &base,
-        2,
-        args.connections,
-        args.seconds,
-        &basket_env,
-    )?)?;
-    let rss_basket = peak_rss_mib(server.pid().unwrap_or(0));
+    let mut figures = Vec::new();
+    if args.runs("basket") {
+        finish(wrk(
+            &basket_script,
+            &base,
+            2,
+            args.connections,
+            3,
+            &basket_env,
+        )?)?;
+        let basket = finish(wrk(
+            &basket_script,
+            &base,
+            2,
+            args.connections,
+            args.seconds,
+            &basket_env,
+        )?)?;
+        figures.push(format!(
+            "| basket page, {} connections | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors; peak RSS {:.1} MiB; {} |",
+            args.connections,
+            basket.requests_per_sec,
+            basket.p50_ms,
+            basket.p99_ms,
+            basket.errors,
+            peak_rss_mib(server.pid().unwrap_or(0)),
+            load_average()
+        ));
+    }
 
     // The basket page during a storm of logins.
-    let (login_cookie, token) = Member::anonymous(&base).await?;
-    let login_env = [
-        ("OBOLE_BENCH_LOGIN_COOKIE", login_cookie),
-        (
-            "OBOLE_BENCH_LOGIN_BODY",
-            serde_urlencoded::to_string([
-                ("email", "bench1@exemple.org"),
-                ("password", seed::PASSWORD),
-                ("csrf_token", token.as_str()),
-            ])?,
-        ),
-    ];
-    let storm = wrk(
-        &args.scripts.join("login.lua"),
-        &format!("{base}/login"),
-        1,
-        args.login_connections,
-        args.seconds,
-        &login_env,
-    )?;
-    let during = finish(wrk(
-        &basket_script,
-        &base,
-        2,
-        args.connections,
-        args.seconds,
-        &basket_env,
-    )?)?;
-    let logins = finish(storm)?;
-    let rss_storm = peak_rss_mib(server.pid().unwrap_or(0));
+    if args.runs("storm") {
+        let (login_cookie, token) = Member::anonymous(&base).await?;
+        let login_env = [
+            ("OBOLE_BENCH_LOGIN_COOKIE", login_cookie),
+            (
+                "OBOLE_BENCH_LOGIN_BODY",
+                serde_urlencoded::to_string([
+                    ("email", "bench1@exemple.org"),
+                    ("password", seed::PASSWORD),
+                    ("csrf_token", token.as_str()),
+                ])?,
+            ),
+        ];
+        let storm = wrk(
+            &args.scripts.join("login.lua"),
+            &format!("{base}/login"),
+            1,
+            args.login_connections,
+            args.seconds,
+            &login_env,
+        )?;
+        let during = finish(wrk(
+            &basket_script,
+            &base,
+            2,
+            args.connections,
+            args.seconds,
+            &basket_env,
+        )?)?;
+        let logins = finish(storm)?;
+        figures.push(format!(
+            "| basket page during {} concurrent logins | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors; logins {:.1}/s, p99 {:.0} ms; peak RSS {:.1} MiB; {} |",
+            args.login_connections,
+            during.requests_per_sec,
+            during.p50_ms,
+            during.p99_ms,
+            during.errors,
+            logins.requests_per_sec,
+            logins.p99_ms,
+            peak_rss_mib(server.pid().unwrap_or(0)),
+            load_average()
+        ));
+    }
 
     // Confirmations: signed notifications of distinct attempts, 64 in flight.
-    let (confirm_secs, confirm_errors) = confirm(&base, &attempts, args.connections).await?;
-    let rss_confirm = peak_rss_mib(server.pid().unwrap_or(0));
-    let paid: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE status = 'paid'")
+    let mut once = true;
+    if args.runs("confirm") {
+        let (confirm_secs, confirm_errors) = confirm(&base, &attempts, args.connections).await?;
+        let rss_confirm = peak_rss_mib(server.pid().unwrap_or(0));
+        let paid: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE status = 'paid'")
+            .fetch_one(&pool)
+            .await?;
+        let receipts: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM journal_entries WHERE posting_key LIKE 'capture:%'",
+        )
         .fetch_one(&pool)
         .await?;
-    let receipts: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM journal_entries WHERE posting_key LIKE 'capture:%'",
-    )
-    .fetch_one(&pool)
-    .await?;
-    let lines: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM basket_lines WHERE kind = 'payment'")
+        let lines: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM basket_lines WHERE kind = 'payment'")
+                .fetch_one(&pool)
+                .await?;
+        let notifications: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM gateway_notifications WHERE verdict = 'posted'",
+        )
         .fetch_one(&pool)
         .await?;
-    let once = paid == attempts.len() as i64
-        && receipts == attempts.len() as i64
-        && lines == attempts.len() as i64;
+        let expected = attempts.len() as i64;
+        once = paid == expected
+            && receipts == expected
+            && lines == expected
+            && notifications == expected;
+        figures.push(format!(
+            "| confirmations (signed notifications → posted) | {} in {:.2} s = {:.0}/s, {} errors; exactly once: {} ({paid} paid, {receipts} receipts, {lines} basket lines, {notifications} notifications posted); peak RSS {rss_confirm:.1} MiB; {} |",
+            attempts.len(),
+            confirm_secs,
+            attempts.len() as f64 / confirm_secs,
+            confirm_errors,
+            if once { "yes" } else { "NO" },
+            load_average()
+        ));
+    }
 
     // The exports, each on a freshly started server so that its peak memory is the export's.
-    let mut exports = Vec::new();
-    for format in ["fec", "csv"] {
-        server.kill()?;
-        server.start().await?;
-        let pid = server.pid().unwrap_or(0);
-        let idle = peak_rss_mib(pid);
-        let manager = Member::log_in(&base, "tresorier@exemple.org", "tresorier-demo").await?;
-        let year = &obole::db::now_text()[..4];
-        let started = Instant::now();
-        let (bytes, rows) = download(
-            &format!("{base}/admin/ledger/export?format={format}&year={year}"),
-            manager.cookie(),
-        )
-        .await?;
-        exports.push((
-            format,
-            rows,
-            bytes,
-            started.elapsed(),
-            idle,
-            peak_rss_mib(pid),
-        ));
+    if args.runs("exports") {
+        for format in ["fec", "csv"] {
+            server.kill()?;
+            server.start().await?;
+            let pid = server.pid().unwrap_or(0);
+            let idle = peak_rss_mib(pid);
+            let manager = Member::log_in(&base, "tresorier@exemple.org", "tresorier-demo").await?;
+            let year = &obole::db::now_text()[..4];
+            let started = Instant::now();
+            let (bytes, rows) = download(
+                &format!("{base}/admin/ledger/export?format={format}&year={year}"),
+                manager.cookie(),
+            )
+            .await?;
+            figures.push(format!(
+                "| {} export of {journal_lines} journal lines | {rows} rows, {:.1} MiB in {:.2} s; peak RSS {idle:.1} MiB before, {:.1} MiB after; {} |",
+                format.to_uppercase(),
+                bytes as f64 / 1048576.0,
+                started.elapsed().as_secs_f64(),
+                peak_rss_mib(pid),
+                load_average()
+            ));
+        }
     }
     server.kill()?;
     pool.close().await;
 
     println!("\n| figure ({}) | value |", args.database);
     println!("|---|---|");
-    println!(
-        "| basket page, {} connections | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors |",
-        args.connections, basket.requests_per_sec, basket.p50_ms, basket.p99_ms, basket.errors
-    );
-    println!(
-        "| basket page during {} concurrent logins | {:.0} req/s, p50 {:.2} ms, p99 {:.2} ms, {} errors; logins {:.1}/s, p99 {:.0} ms |",
-        args.login_connections,
-        during.requests_per_sec,
-        during.p50_ms,
-        during.p99_ms,
-        during.errors,
-        logins.requests_per_sec,
-        logins.p99_ms
-    );
-    println!(
-        "| confirmations (signed notifications → posted) | {} in {:.2} s = {:.0}/s, {} errors; exactly once: {} ({paid} paid, {receipts} receipts, {lines} basket lines) |",
-        attempts.len(),
-        confirm_secs,
-        attempts.len() as f64 / confirm_secs,
-        confirm_errors,
-        if once { "yes" } else { "NO" }
-    );
-    println!(
-        "| peak RSS (VmHWM) | {rss_basket:.1} MiB after the basket runs, {rss_storm:.1} MiB after the login storm, {rss_confirm:.1} MiB after the confirmations |"
-    );
-    for (format, rows, bytes, took, idle, peak) in &exports {
-        println!(
-            "| {} export of {journal_lines} journal lines | {rows} rows, {:.1} MiB in {:.2} s; peak RSS {idle:.1} MiB before, {peak:.1} MiB after |",
-            format.to_uppercase(),
-            *bytes as f64 / 1048576.0,
-            took.as_secs_f64()
-        );
+    for figure in &figures {
+        println!("{figure}");
     }
     if !once {
         bail!("confirmations were not posted exactly once");
     }
     Ok(())
+}
+
+/// The machine's load average (1, 5, 15 minutes) as `/proc/loadavg` gives it: the figures
+/// mean little without it on a shared machine.
+fn load_average() -> String {
+    let loadavg = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let parts: Vec<&str> = loadavg.split_whitespace().take(3).collect();
+    format!("load {}", parts.join(" "))
 }
 
 /// Sends one signed notification per attempt, `concurrency` at a time; returns the seconds
