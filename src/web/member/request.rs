@@ -181,6 +181,17 @@ async fn stage(
         );
         pending = pending && arrival != Arrival::GaveUp && payment.created_at > recent;
     }
+    if request.status == RequestStatus::Sent {
+        let basket = basket::load(&state.pool, &request.member_id).await?;
+        if basket.balance().is_positive() {
+            return Ok(Stage::Open { basket, pending });
+        }
+        // Nothing owed: a payment recorded since the request was read settled it, in the
+        // transaction that emptied the basket. Read it again before saying anything.
+        if let Some(fresh) = payment_requests::find(&state.pool, &request.id).await? {
+            *request = fresh;
+        }
+    }
     Ok(match request.status {
         RequestStatus::Cancelled => Stage::Cancelled,
         RequestStatus::Expired => Stage::Expired,
@@ -191,14 +202,7 @@ async fn stage(
                 .map(local_date)
                 .unwrap_or_default(),
         },
-        RequestStatus::Sent => {
-            let basket = basket::load(&state.pool, &request.member_id).await?;
-            if basket.balance().is_positive() {
-                Stage::Open { basket, pending }
-            } else {
-                Stage::NothingOwed
-            }
-        }
+        RequestStatus::Sent => Stage::NothingOwed,
     })
 }
 
