@@ -36,7 +36,9 @@ fn category_from_row(row: &sqlx::any::AnyRow) -> Result<Category, sqlx::Error> {
 }
 
 /// Every category, active or not, in the order members see them.
-pub async fn categories(pool: &Pool) -> anyhow::Result<Vec<Category>> {
+pub async fn categories<'c>(
+    pool: impl sqlx::Executor<'c, Database = sqlx::Any>,
+) -> anyhow::Result<Vec<Category>> {
     let rows = sqlx::query(
         "SELECT code, label, income_account, position, active FROM categories \
          ORDER BY position, code",

@@ -210,12 +210,17 @@ pub async fn authenticate(
     let address_key = format!("address:{remote_addr}");
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let since = now - settings.login_throttle_window_secs;
-    if recent_failures(pool, &account_key, since).await? >= settings.login_max_failures_per_account
-        || recent_failures(pool, &address_key, since).await?
-            >= settings.login_max_failures_per_address
-    {
-        return Err(LoginError::Throttled);
-    }
+    let attempt = begin_attempt(
+        pool,
+        &[
+            (&account_key, settings.login_max_failures_per_account),
+            (&address_key, settings.login_max_failures_per_address),
+        ],
+        now,
+        since,
+    )
+    .await?
+    .ok_or(LoginError::Throttled)?;
 
     let row = match &email {
         Some(email) => sqlx::query(
@@ -254,18 +259,66 @@ pub async fn authenticate(
 
     match user {
         Some(user) if verified => {
-            sqlx::query("DELETE FROM login_failures WHERE throttle_key = $1")
+            // The account's failures are forgiven; the address keeps its other attempts.
+            sqlx::query("DELETE FROM login_failures WHERE throttle_key = $1 OR attempt = $2")
                 .bind(&account_key)
+                .bind(&attempt)
                 .execute(pool)
                 .await
                 .context("could not reset the login throttle")?;
             Ok(user)
         }
-        _ => {
-            record_failure(pool, &[&account_key, &address_key], now, since).await?;
-            Err(LoginError::InvalidCredentials)
+        // The attempt's rows stay: they are the failure's record.
+        _ => Err(LoginError::InvalidCredentials),
+    }
+}
+
+/// Writes the attempt against each throttle key, commits, then counts: an attempt that finds
+/// more than the limit in the window (itself included) is removed and refused. The write comes
+/// first and is committed before the count, so of guesses sent at the same moment at most the
+/// limit get their password checked: the one committed k-th counts at least k.
+async fn begin_attempt(
+    pool: &Pool,
+    limits: &[(&str, i64)],
+    now: i64,
+    since: i64,
+) -> anyhow::Result<Option<String>> {
+    let attempt = uuid::Uuid::new_v4().simple().to_string();
+    let mut tx = pool
+        .begin()
+        .await
+        .context("could not start a transaction")?;
+    for (key, _) in limits {
+        sqlx::query(
+            "INSERT INTO login_failures (throttle_key, at_unix, attempt) VALUES ($1, $2, $3)",
+        )
+        .bind(*key)
+        .bind(now)
+        .bind(&attempt)
+        .execute(&mut *tx)
+        .await
+        .context("could not record a login attempt")?;
+    }
+    sqlx::query("DELETE FROM login_failures WHERE at_unix <= $1")
+        .bind(since)
+        .execute(&mut *tx)
+        .await
+        .context("could not prune the login throttle")?;
+    tx.commit()
+        .await
+        .context("could not record a login attempt")?;
+
+    for (key, limit) in limits {
+        if recent_failures(pool, key, since).await? > *limit {
+            sqlx::query("DELETE FROM login_failures WHERE attempt = $1")
+                .bind(&attempt)
+                .execute(pool)
+                .await
+                .context("could not withdraw a throttled attempt")?;
+            return Ok(None);
         }
     }
+    Ok(Some(attempt))
 }
 
 async fn recent_failures(pool: &Pool, key: &str, since: i64) -> anyhow::Result<i64> {
@@ -279,25 +332,4 @@ async fn recent_failures(pool: &Pool, key: &str, since: i64) -> anyhow::Result<i
     .context("could not read the login throttle")?;
     row.try_get::<i64, _>("n")
         .context("could not read the failure count")
-}
-
-async fn record_failure(pool: &Pool, keys: &[&str], now: i64, since: i64) -> anyhow::Result<()> {
-    let mut tx = pool
-        .begin()
-        .await
-        .context("could not start a transaction")?;
-    for key in keys {
-        sqlx::query("INSERT INTO login_failures (throttle_key, at_unix) VALUES ($1, $2)")
-            .bind(*key)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .context("could not record a failed login")?;
-    }
-    sqlx::query("DELETE FROM login_failures WHERE at_unix <= $1")
-        .bind(since)
-        .execute(&mut *tx)
-        .await
-        .context("could not prune the login throttle")?;
-    tx.commit().await.context("could not record a failed login")
 }

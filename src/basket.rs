@@ -71,7 +71,10 @@ impl Basket {
     }
 }
 
-pub async fn load(pool: &Pool, member_id: &str) -> anyhow::Result<Basket> {
+pub async fn load<'c>(
+    pool: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    member_id: &str,
+) -> anyhow::Result<Basket> {
     let rows = sqlx::query(
         "SELECT kind, category, label, amount_cents, season, occurred_on FROM basket_lines \
          WHERE member_id = $1 ORDER BY occurred_on, created_at, id",

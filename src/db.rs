@@ -32,6 +32,9 @@ pub async fn connect_with(
     let options = AnyPoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(Duration::from_secs(10))
+        // A SQLite connection is a file handle in this process: it cannot have dropped, so
+        // the round trip that checks it before each use is saved. A server's connection can.
+        .test_before_acquire(!sqlite)
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 if sqlite {

@@ -122,6 +122,18 @@ impl Lang {
         text
     }
 
+    /// A stored `YYYY-MM-DDTHH:MM:SSZ` moment as readers of this language write it, to the
+    /// minute and marked UTC (as stored: the portal keeps no time zone); a bare date stays a date.
+    pub fn date_time(self, iso: &str) -> String {
+        let date = self.date(iso);
+        match (iso.get(10..11), iso.get(11..16)) {
+            (Some("T" | " "), Some(hm)) if hm.as_bytes().get(2) == Some(&b':') => {
+                format!("{date} {hm} UTC")
+            }
+            _ => date,
+        }
+    }
+
     /// A `YYYY-MM-DD…` date as readers of this language write it.
     pub fn date(self, iso: &str) -> String {
         let (Some(y), Some(m), Some(d)) = (iso.get(0..4), iso.get(5..7), iso.get(8..10)) else {
@@ -243,6 +255,16 @@ mod tests {
     fn dates_and_placeholders() {
         assert_eq!(Lang::Fr.date("2026-11-02T10:00:00Z"), "02/11/2026");
         assert_eq!(Lang::En.date("2026-11-02"), "2 Nov 2026");
+        assert_eq!(
+            Lang::Fr.date_time("2026-11-02T09:05:00Z"),
+            "02/11/2026 09:05 UTC"
+        );
+        assert_eq!(
+            Lang::En.date_time("2026-11-02T09:05:00Z"),
+            "2 Nov 2026 09:05 UTC"
+        );
+        assert_eq!(Lang::En.date_time("2026-11-02"), "2 Nov 2026");
+        assert_eq!(Lang::Fr.date_time("garbage"), "garbage");
         assert_eq!(Lang::parse("EN"), Some(Lang::En));
         assert_eq!(Lang::parse("de"), None);
     }

@@ -123,7 +123,10 @@ pub async fn find_for_member(
 }
 
 /// The member's attempts that reached a gateway, newest first.
-pub async fn list_for_member(pool: &Pool, member_id: &str) -> anyhow::Result<Vec<Payment>> {
+pub async fn list_for_member<'c>(
+    pool: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    member_id: &str,
+) -> anyhow::Result<Vec<Payment>> {
     let rows = sqlx::query(AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM payments WHERE member_id = $1 AND status <> 'created' \
          ORDER BY created_at DESC, id DESC"

@@ -64,7 +64,10 @@ fn from_row(row: &sqlx::any::AnyRow) -> anyhow::Result<SavedCard> {
 }
 
 /// The member's card in use: the latest they agreed to keep and did not forget.
-pub async fn active_for_member(pool: &Pool, member_id: &str) -> anyhow::Result<Option<SavedCard>> {
+pub async fn active_for_member<'c>(
+    pool: impl sqlx::Executor<'c, Database = sqlx::Any>,
+    member_id: &str,
+) -> anyhow::Result<Option<SavedCard>> {
     let row = sqlx::query(sqlx::AssertSqlSafe(format!(
         "SELECT {COLUMNS} FROM saved_payment_methods WHERE member_id = $1 AND revoked = 0 \
          ORDER BY consented_at DESC, id DESC LIMIT 1"

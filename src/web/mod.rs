@@ -110,6 +110,11 @@ impl Layout {
         self.lang.tf(key, args)
     }
 
+    /// A stored moment, in the page's language (see [`crate::i18n::Lang::date_time`]).
+    pub fn when(&self, iso: &str) -> String {
+        self.lang.date_time(iso)
+    }
+
     pub fn langs(&self) -> &'static [crate::i18n::Lang] {
         &crate::i18n::LANGS
     }

@@ -1,16 +1,6 @@
 //! Managers' charges: to one member, to many at once, each posted once.
 
-use crate::helpers::{MANAGER, MEMBER, MEMBER2, Page, spawn_app};
-
-fn form_key(page: &Page) -> String {
-    let html = scraper::Html::parse_document(&page.body);
-    let selector = scraper::Selector::parse("input[name=form_key]").unwrap();
-    html.select(&selector)
-        .next()
-        .and_then(|e| e.value().attr("value"))
-        .expect("a form key")
-        .to_string()
-}
+use crate::helpers::{MANAGER, MEMBER, MEMBER2, spawn_app};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_manager_adds_a_charge_to_one_member_once_even_if_the_form_is_sent_twice() {
@@ -23,7 +13,7 @@ async fn a_manager_adds_a_charge_to_one_member_once_even_if_the_form_is_sent_twi
         page.text_of("member-balance").as_deref(),
         Some("97,00 € dus")
     );
-    let key = form_key(&page);
+    let key = page.form_key();
     let token = page.csrf();
     let fields = [
         ("category", "outings"),
@@ -72,7 +62,7 @@ async fn a_bad_charge_is_refused_with_a_message_and_adds_nothing() {
     let member_id = app.member_id(MEMBER.0).await;
     let manager = app.logged_in(MANAGER).await;
     let page = manager.get(&format!("/admin/members/{member_id}")).await;
-    let key = form_key(&page);
+    let key = page.form_key();
     let token = page.csrf();
     let cases = [
         ("dues", "", "10", "2026-12-01", "libellé"),
@@ -115,7 +105,7 @@ async fn season_dues_go_to_every_member_once() {
     let manager = app.logged_in(MANAGER).await;
     let page = manager.get("/admin/charges").await;
     assert_eq!(page.status, 200);
-    let key = form_key(&page);
+    let key = page.form_key();
     let token = page.csrf();
     let fields = [
         ("target", "all"),
@@ -162,7 +152,7 @@ async fn a_bulk_charge_can_target_only_members_who_are_up_to_date() {
         ("amount", "30"),
         ("season", ""),
         ("date", "2026-12-01"),
-        ("form_key", &form_key(&page)),
+        ("form_key", &page.form_key()),
         ("csrf_token", &page.csrf()),
     ];
     assert_eq!(

@@ -50,16 +50,6 @@ fn journal_lines(page: &Page) -> Vec<(String, String, String)> {
 }
 
 /// The `form_key` of the first charge form of the page.
-fn form_key(page: &Page) -> String {
-    let html = scraper::Html::parse_document(&page.body);
-    let selector = scraper::Selector::parse("input[name=form_key]").unwrap();
-    html.select(&selector)
-        .next()
-        .and_then(|e| e.value().attr("value"))
-        .expect("a form key")
-        .to_string()
-}
-
 /// Adds a charge to a member through the manager's form; returns the response.
 async fn add_charge(
     manager: &Browser,
@@ -70,7 +60,7 @@ async fn add_charge(
     date: &str,
 ) -> Page {
     let page = manager.get(&format!("/admin/members/{member_id}")).await;
-    let key = form_key(&page);
+    let key = page.form_key();
     let token = page.csrf();
     manager
         .post_form(
@@ -237,7 +227,7 @@ async fn the_journal_comes_in_pages_the_latest_first() {
     // 25 charges to both members: 100 lines, with the 14 seeded ones 114.
     for n in 0..25 {
         let form = manager.get("/admin/charges").await;
-        let key = form_key(&form);
+        let key = form.form_key();
         let token = form.csrf();
         let label = format!("Sortie numéro {n:02}");
         let page = manager

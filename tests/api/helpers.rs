@@ -113,6 +113,17 @@ impl Page {
         self.body[start..end].to_string()
     }
 
+    /// The form's one-use key (`input[name=form_key]`), which makes a second submission harmless.
+    pub fn form_key(&self) -> String {
+        let html = scraper::Html::parse_document(&self.body);
+        let selector = scraper::Selector::parse("input[name=form_key]").expect("a selector");
+        html.select(&selector)
+            .next()
+            .and_then(|e| e.value().attr("value"))
+            .expect("a form key")
+            .to_string()
+    }
+
     /// The value attribute of the element with this id (a form field).
     pub fn value_of(&self, id: &str) -> Option<String> {
         let html = scraper::Html::parse_document(&self.body);

@@ -39,16 +39,6 @@ async fn english_manager(app: &TestApp) -> Browser {
     manager
 }
 
-fn form_key(page: &Page) -> String {
-    let html = scraper::Html::parse_document(&page.body);
-    let selector = scraper::Selector::parse("input[name=form_key]").unwrap();
-    html.select(&selector)
-        .next()
-        .and_then(|e| e.value().attr("value"))
-        .expect("a form key")
-        .to_string()
-}
-
 /// The attribute of the element with this id.
 fn attr_of(page: &Page, id: &str, attribute: &str) -> Option<String> {
     let html = scraper::Html::parse_document(&page.body);
@@ -408,7 +398,7 @@ async fn payment_requests_read_in_english_from_the_form_to_the_detail() {
             &[
                 ("gateway", "nowhere"),
                 ("message", ""),
-                ("form_key", &form_key(&list)),
+                ("form_key", &list.form_key()),
                 ("csrf_token", &list.csrf()),
             ],
         )
@@ -426,7 +416,7 @@ async fn payment_requests_read_in_english_from_the_form_to_the_detail() {
             &[
                 ("gateway", ""),
                 ("message", "Thanks"),
-                ("form_key", &form_key(&list)),
+                ("form_key", &list.form_key()),
                 ("csrf_token", &list.csrf()),
             ],
         )
@@ -468,7 +458,7 @@ async fn payment_requests_read_in_english_from_the_form_to_the_detail() {
             &[
                 ("gateway", "sandbox"),
                 ("message", "Please pay"),
-                ("form_key", &form_key(&new)),
+                ("form_key", &new.form_key()),
                 ("csrf_token", &new.csrf()),
             ],
         )
@@ -586,7 +576,7 @@ async fn the_dashboard_and_the_charge_forms_read_in_english() {
                 ("label", "Dues 2027"),
                 ("amount", "twelve"),
                 ("date", "2026-09-01"),
-                ("form_key", &form_key(&bulk)),
+                ("form_key", &bulk.form_key()),
                 ("csrf_token", &bulk.csrf()),
             ],
         )
@@ -610,7 +600,7 @@ async fn the_dashboard_and_the_charge_forms_read_in_english() {
                 ("label", "Dues 2027"),
                 ("amount", "10"),
                 ("date", "2026-09-01"),
-                ("form_key", &form_key(&bulk)),
+                ("form_key", &bulk.form_key()),
                 ("csrf_token", &bulk.csrf()),
             ],
         )
@@ -635,7 +625,7 @@ async fn the_dashboard_and_the_charge_forms_read_in_english() {
                 ("amount", "5"),
                 ("date", "2026-09-01"),
                 ("due_on", "2026-08-01"),
-                ("form_key", &form_key(&page)),
+                ("form_key", &page.form_key()),
                 ("csrf_token", &page.csrf()),
             ],
         )
@@ -760,7 +750,7 @@ async fn the_dashboard_charges_and_requests_are_still_french_by_default() {
             &[
                 ("gateway", ""),
                 ("message", ""),
-                ("form_key", &form_key(&list)),
+                ("form_key", &list.form_key()),
                 ("csrf_token", &list.csrf()),
             ],
         )
@@ -778,7 +768,7 @@ async fn the_dashboard_charges_and_requests_are_still_french_by_default() {
             &[
                 ("gateway", ""),
                 ("message", ""),
-                ("form_key", &form_key(&new)),
+                ("form_key", &new.form_key()),
                 ("csrf_token", &new.csrf()),
             ],
         )

@@ -66,6 +66,78 @@ async fn too_many_failures_from_one_address_are_throttled_across_accounts() {
     assert_eq!(browser.login(MEMBER.0, MEMBER.1).await.status, 429);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guesses_sent_at_the_same_moment_do_not_get_past_the_account_limit() {
+    let app = spawn_app().await;
+    let limit = app.settings.login_max_failures_per_account;
+    // Twenty sessions each hold a login form, then all guess at once.
+    let mut guessers = Vec::new();
+    for _ in 0..20 {
+        let browser = app.browser();
+        let token = browser.get("/login").await.csrf();
+        guessers.push((browser, token));
+    }
+    let answers =
+        futures_util::future::join_all(guessers.iter().map(|(browser, token)| async move {
+            browser
+                .post_form(
+                    "/login",
+                    &[
+                        ("email", MEMBER.0),
+                        ("password", "a guess"),
+                        ("csrf_token", token.as_str()),
+                    ],
+                )
+                .await
+        }))
+        .await;
+    let checked = answers.iter().filter(|page| page.status == 401).count();
+    let refused = answers.iter().filter(|page| page.status == 429).count();
+    assert_eq!(checked + refused, 20, "only 401 and 429 expected");
+    assert!(
+        checked as i64 <= limit,
+        "{checked} guesses had their password checked; the limit is {limit}"
+    );
+    assert!(checked >= 1, "the first guess is checked");
+    // What is stored is what was checked: the refused guesses left nothing behind.
+    let stored: i64 = app
+        .count_for(
+            "SELECT COUNT(*) FROM login_failures WHERE throttle_key = $1",
+            &format!("account:{}", MEMBER.0),
+        )
+        .await;
+    assert_eq!(stored, checked as i64);
+    // Once the limit is reached by these failures, the right password is refused too.
+    if checked as i64 == limit {
+        assert_eq!(app.browser().login(MEMBER.0, MEMBER.1).await.status, 429);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_successful_login_leaves_no_attempt_behind_against_its_address() {
+    let app = spawn_app_low_address_limit().await;
+    // Behind a proxy every member shares one address: successful logins do not fill its quota.
+    for _ in 0..6 {
+        assert_eq!(app.browser().login(MEMBER.0, MEMBER.1).await.status, 303);
+    }
+    let stored: i64 = app
+        .count_for(
+            "SELECT COUNT(*) FROM login_failures WHERE throttle_key = $1",
+            "address:127.0.0.1",
+        )
+        .await;
+    assert_eq!(stored, 0);
+    // A failure is still recorded against both keys.
+    assert_eq!(app.browser().login(MEMBER.0, "wrong").await.status, 401);
+    let after: i64 = app
+        .count_for(
+            "SELECT COUNT(*) FROM login_failures WHERE throttle_key = $1",
+            "address:127.0.0.1",
+        )
+        .await;
+    assert_eq!(after, 1);
+}
+
 async fn spawn_app_low_address_limit() -> crate::helpers::TestApp {
     crate::helpers::spawn_app_with(|s| s.login_max_failures_per_address = 3).await
 }

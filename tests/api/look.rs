@@ -240,3 +240,26 @@ async fn the_basket_loads_the_script_deferred_other_pages_none_and_both_files_ar
         );
     }
 }
+
+/// The moments a manager reads (a payment's creation, the latest payments, the history) are
+/// written as people write them, to the minute and marked UTC, never as stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn managers_read_moments_as_dates_and_times_not_as_stored() {
+    let app = spawn_app().await;
+    let member = app.logged_in(MEMBER).await;
+    let (id, _) = member.start_payment(&app, "12").await;
+    let stored: String = sqlx::query_scalar("SELECT created_at FROM payments WHERE id = $1")
+        .bind(&id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+    let (date, time) = (&stored[..10], &stored[11..16]);
+    let french = format!("{}/{}/{} {time} UTC", &date[8..10], &date[5..7], &date[..4]);
+    let manager = app.logged_in(crate::helpers::MANAGER).await;
+    for path in ["/admin", &format!("/admin/payments/{id}")] {
+        let page = manager.get(path).await;
+        assert_eq!(page.status, 200, "{path}");
+        assert!(!page.body.contains(&stored), "{path} shows {stored}");
+        assert!(page.body.contains(&french), "{path} lacks {french}");
+    }
+}

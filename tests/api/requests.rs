@@ -12,16 +12,6 @@ use crate::helpers::{
 /// The demo's second member owes 131,50 €.
 const MEMBER2_OWES_CENTS: i64 = 13150;
 
-fn form_key(page: &Page) -> String {
-    let html = scraper::Html::parse_document(&page.body);
-    let selector = scraper::Selector::parse("input[name=form_key]").unwrap();
-    html.select(&selector)
-        .next()
-        .and_then(|e| e.value().attr("value"))
-        .expect("a form key")
-        .to_string()
-}
-
 /// Every mail written so far to `to`, its quoted-printable text decoded.
 fn mails_to(app: &TestApp, to: &str) -> Vec<String> {
     let Ok(dir) = std::fs::read_dir(&app.settings.mail.dir) else {
@@ -29,28 +19,8 @@ fn mails_to(app: &TestApp, to: &str) -> Vec<String> {
     };
     dir.filter_map(|entry| std::fs::read_to_string(entry.ok()?.path()).ok())
         .filter(|raw| raw.contains(&format!("To: {to}")))
-        .map(|raw| decode_quoted_printable(&raw))
+        .map(|raw| crate::language_mail::reading::decode_quoted_printable(&raw))
         .collect()
-}
-
-fn decode_quoted_printable(raw: &str) -> String {
-    let unwrapped = raw.replace("=\r\n", "").replace("=\n", "");
-    let bytes = unwrapped.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'='
-            && i + 2 < bytes.len()
-            && let Ok(byte) = u8::from_str_radix(&unwrapped[i + 1..i + 3], 16)
-        {
-            out.push(byte);
-            i += 3;
-            continue;
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Waits (bounded) until `count` mails were written to `to`; returns them.
@@ -100,7 +70,7 @@ async fn send_request(
         .get(&format!("/admin/members/{member_id}/request"))
         .await;
     assert_eq!(form.status, 200);
-    let key = form_key(&form);
+    let key = form.form_key();
     let token = form.csrf();
     let page = manager
         .post_form(
@@ -357,7 +327,7 @@ async fn sending_to_all_who_owe_confirms_the_count_and_a_second_submission_sends
         summary.contains("1 membre(s)") && summary.contains("131,50 €"),
         "{summary}"
     );
-    let key = form_key(&list);
+    let key = list.form_key();
     let csrf = list.csrf();
     let fields = |confirm: &'static str| {
         [
@@ -649,7 +619,7 @@ async fn bad_request_forms_are_refused_with_a_message_and_send_nothing() {
     let form = manager
         .get(&format!("/admin/members/{member_id}/request"))
         .await;
-    let key = form_key(&form);
+    let key = form.form_key();
     let csrf = form.csrf();
     let long = "x".repeat(1001);
     let url = format!("/admin/members/{member_id}/request");

@@ -391,4 +391,31 @@ mod tests {
             "The amount is required for payments (amount)"
         );
     }
+
+    mod properties {
+        //! Mollie's amount strings over arbitrary input (`PROPTEST_CASES` for a longer run).
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn never_panics(value in ".{0,24}") {
+                let _ = parse_value(&value);
+            }
+
+            #[test]
+            fn only_two_decimals_are_read(value in "-?[0-9]{1,13}\\.[0-9]{0,3}") {
+                let decimals = value.rsplit('.').next().unwrap_or("").len();
+                let units = value.trim_start_matches('-').split('.').next().unwrap_or("").len();
+                prop_assert_eq!(parse_value(&value).is_ok(), decimals == 2 && units <= 12);
+            }
+
+            #[test]
+            fn what_obole_sends_reads_back(cents in -99_999_999_999_999i64..=99_999_999_999_999) {
+                let money = Money::from_cents(cents);
+                prop_assert_eq!(MollieAmount::new(money, "eur").money(), Ok(money));
+            }
+        }
+    }
 }

@@ -570,4 +570,36 @@ mod tests {
         .unwrap();
         assert_eq!(refund.capture_id().as_deref(), Some("3C6"));
     }
+
+    mod properties {
+        //! PayPal's amount strings over arbitrary input (`PROPTEST_CASES` for a longer run).
+        use proptest::prelude::*;
+
+        use super::super::*;
+
+        proptest! {
+            #[test]
+            fn never_panics_and_never_goes_negative(value in ".{0,24}") {
+                if let Ok(money) = parse_value(&value) {
+                    prop_assert!(money.cents() >= 0);
+                }
+            }
+
+            #[test]
+            fn number_like_strings_are_exact_or_refused(value in "[-+0-9., eE]{0,24}") {
+                if let Ok(money) = parse_value(&value) {
+                    // Only digits and one point were accepted: the cents are the digits.
+                    let (units, decimals) = value.split_once('.').unwrap_or((&value, ""));
+                    let cents = format!("{decimals:0<2}");
+                    prop_assert_eq!(money.cents(), format!("{units}{cents}").parse::<i64>().unwrap());
+                }
+            }
+
+            #[test]
+            fn what_obole_sends_reads_back(cents in 0i64..=999_999_999_999_999) {
+                let money = Money::from_cents(cents);
+                prop_assert_eq!(PayPalMoney::new(money, "eur").money(), Ok(money));
+            }
+        }
+    }
 }

@@ -2,6 +2,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
+use anyhow::Context;
 use askama::Template;
 use serde::Deserialize;
 
@@ -210,10 +211,17 @@ async fn render_basket(
     status: StatusCode,
     form: FormState,
 ) -> Result<HttpResponse, AppError> {
-    let basket = basket::load(&state.pool, &current.user.id).await?;
-    let attempts = payments::list_for_member(&state.pool, &current.user.id).await?;
-    let categories = account_plan::categories(&state.pool).await?;
-    let saved_card = saved_cards::active_for_member(&state.pool, &current.user.id).await?;
+    // One connection for the page's four reads: one trip to the pool, not four.
+    let mut conn = state
+        .pool
+        .acquire()
+        .await
+        .context("could not reach the database")?;
+    let basket = basket::load(&mut *conn, &current.user.id).await?;
+    let attempts = payments::list_for_member(&mut *conn, &current.user.id).await?;
+    let categories = account_plan::categories(&mut *conn).await?;
+    let saved_card = saved_cards::active_for_member(&mut *conn, &current.user.id).await?;
+    drop(conn);
     let view = build_view(
         state,
         current,

@@ -86,8 +86,9 @@ impl Mail {
     }
 }
 
-fn decode_quoted_printable(body: &str) -> String {
-    let unwrapped = body.replace("=\n", "");
+/// Quoted-printable text decoded (soft line breaks joined, `=XX` bytes restored).
+pub(crate) fn decode_quoted_printable(body: &str) -> String {
+    let unwrapped = body.replace("=\r\n", "").replace("=\n", "");
     let bytes = unwrapped.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;

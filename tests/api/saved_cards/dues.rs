@@ -20,16 +20,6 @@ fn days_from_today(days: i64) -> String {
     obole::db::format_timestamp(date)[..10].to_string()
 }
 
-fn form_key(page: &Page) -> String {
-    let html = scraper::Html::parse_document(&page.body);
-    let selector = scraper::Selector::parse("input[name=form_key]").unwrap();
-    html.select(&selector)
-        .next()
-        .and_then(|e| e.value().attr("value"))
-        .expect("a form key")
-        .to_string()
-}
-
 /// Adds a charge to the member with the manager's form; returns the answer.
 async fn add_charge(
     manager: &Browser,
@@ -40,7 +30,7 @@ async fn add_charge(
     due_on: &str,
 ) -> Page {
     let page = manager.get(&format!("/admin/members/{member_id}")).await;
-    let key = form_key(&page);
+    let key = page.form_key();
     manager
         .post_form(
             &format!("/admin/members/{member_id}/charges"),
@@ -279,7 +269,7 @@ async fn due_dates_are_checked_and_set_by_the_single_and_bulk_forms() {
                 ("season", "2027-2028"),
                 ("date", &today),
                 ("due_on", &due),
-                ("form_key", &form_key(&form)),
+                ("form_key", &form.form_key()),
                 ("csrf_token", &form.csrf()),
             ],
         )
