@@ -224,14 +224,18 @@ async fn run_job(
     }
 }
 
-/// Delivers every job, `concurrency` at a time.
+/// Delivers every job, `concurrency` at a time, a job started every `spacing` at most, so that
+/// the sending spans the campaign's faults instead of ending before the first one.
 pub async fn deliver(
     url: String,
     jobs: Vec<Job>,
     concurrency: usize,
+    spacing: Duration,
     delivery: Arc<Delivery>,
     deadline: Instant,
 ) {
+    let mut pace = tokio::time::interval(spacing.max(Duration::from_micros(1)));
+    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let client = reqwest::Client::builder()
         .timeout(Duration::from_secs(15))
         .build()
@@ -239,6 +243,7 @@ pub async fn deliver(
     let permits = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
     let mut running = tokio::task::JoinSet::new();
     for job in jobs {
+        pace.tick().await;
         let Ok(permit) = permits.clone().acquire_owned().await else {
             break;
         };

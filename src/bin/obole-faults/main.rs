@@ -54,6 +54,10 @@ struct Args {
     /// Moments when the database refuses work.
     #[arg(long, default_value_t = 2)]
     outages: usize,
+    /// Notifications sent per second at most (0: as fast as they are answered). Paced, the
+    /// sending lasts long enough for every kill and outage to fall while notifications arrive.
+    #[arg(long, default_value_t = 200)]
+    per_second: u32,
     /// Notifications in flight at once.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
@@ -179,10 +183,17 @@ async fn run(
     // Delivery, with kills and outages at random points of it.
     let delivery = Arc::new(Delivery::default());
     let deadline = Instant::now() + Duration::from_secs(120 + args.notifications as u64 / 20);
+    // Jobs are chains of one or more notices: spread the jobs so the notices come at the rate.
+    let spacing = if args.per_second == 0 || jobs.is_empty() {
+        Duration::ZERO
+    } else {
+        Duration::from_secs_f64(sends as f64 / f64::from(args.per_second) / jobs.len() as f64)
+    };
     let sender = tokio::spawn(campaign::deliver(
         format!("{}/webhooks/sandbox", server.address),
         jobs,
         args.concurrency,
+        spacing,
         delivery.clone(),
         deadline,
     ));
@@ -278,6 +289,13 @@ async fn run(
     let mut problems = findings.problems;
     if d.gave_up.load(Ordering::Relaxed) > 0 {
         problems.push("some notifications were never answered 2xx".into());
+    }
+    let hit = d.answered_5xx.load(Ordering::Relaxed) + d.no_answer.load(Ordering::Relaxed);
+    if kills + outages > 0 && hit == 0 {
+        problems.push(
+            "no fault met a notification in flight: the campaign proved nothing (lower --per-second)"
+                .into(),
+        );
     }
     if d.answered_4xx.load(Ordering::Relaxed) > 0 {
         problems.push("genuine notifications were refused with a 4xx".into());
