@@ -3,7 +3,7 @@
 use anyhow::Context;
 use sqlx::Row;
 
-use crate::account_plan::{self, Category};
+use crate::account_plan;
 use crate::config::ChartOfAccounts;
 use crate::db::{self, Pool};
 use crate::domain::Money;
@@ -18,6 +18,9 @@ pub struct BasketLine {
     pub amount: Money,
     pub season: Option<String>,
     pub occurred_on: String,
+    /// The category's label and place, when a category of that code exists.
+    pub category_label: Option<String>,
+    pub category_position: Option<i64>,
 }
 
 #[derive(Debug, Clone)]
@@ -52,22 +55,29 @@ impl Basket {
 
     /// Charges grouped by category, named by the category's label, in the categories' order
     /// (a code no category knows any more is its own group, last).
-    pub fn charges_by_category(&self, categories: &[Category]) -> Vec<(String, Vec<&BasketLine>)> {
-        let mut groups: Vec<(String, Vec<&BasketLine>)> = categories
-            .iter()
-            .map(|c| (c.label.clone(), self.charges_in(&c.code)))
-            .filter(|(_, lines)| !lines.is_empty())
-            .collect();
+    pub fn charges_by_category(&self) -> Vec<(String, Vec<&BasketLine>)> {
+        let mut known: Vec<(i64, &str, String, Vec<&BasketLine>)> = Vec::new();
+        let mut unknown: Vec<(String, Vec<&BasketLine>)> = Vec::new();
         for line in &self.charges {
-            if categories.iter().any(|c| c.code == line.category) {
-                continue;
-            }
-            match groups.iter_mut().find(|(title, _)| *title == line.category) {
-                Some((_, lines)) => lines.push(line),
-                None => groups.push((line.category.clone(), vec![line])),
+            match (&line.category_label, line.category_position) {
+                (Some(label), Some(position)) => {
+                    match known.iter_mut().find(|g| g.1 == line.category) {
+                        Some(group) => group.3.push(line),
+                        None => known.push((position, &line.category, label.clone(), vec![line])),
+                    }
+                }
+                _ => match unknown.iter_mut().find(|(code, _)| *code == line.category) {
+                    Some((_, lines)) => lines.push(line),
+                    None => unknown.push((line.category.clone(), vec![line])),
+                },
             }
         }
-        groups
+        known.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        known
+            .into_iter()
+            .map(|(_, _, label, lines)| (label, lines))
+            .chain(unknown)
+            .collect()
     }
 }
 
@@ -76,8 +86,10 @@ pub async fn load<'c>(
     member_id: &str,
 ) -> anyhow::Result<Basket> {
     let rows = sqlx::query(
-        "SELECT kind, category, label, amount_cents, season, occurred_on FROM basket_lines \
-         WHERE member_id = $1 ORDER BY occurred_on, created_at, id",
+        "SELECT l.kind, l.category, l.label, l.amount_cents, l.season, l.occurred_on, \
+         c.label AS category_label, c.position AS category_position \
+         FROM basket_lines l LEFT JOIN categories c ON c.code = l.category \
+         WHERE l.member_id = $1 ORDER BY l.occurred_on, l.created_at, l.id",
     )
     .bind(member_id)
     .fetch_all(pool)
@@ -96,6 +108,8 @@ pub async fn load<'c>(
             amount: Money::from_cents(row.try_get("amount_cents")?),
             season: row.try_get("season")?,
             occurred_on: row.try_get("occurred_on")?,
+            category_label: row.try_get("category_label")?,
+            category_position: row.try_get("category_position")?,
             kind,
         };
         match line.kind.as_str() {

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use sqlx::any::{AnyPoolOptions, install_default_drivers};
-use sqlx::{AnyPool, Executor};
+use sqlx::{AnyPool, Connection, Executor};
 
 pub type Pool = AnyPool;
 pub type Tx<'a> = sqlx::Transaction<'a, sqlx::Any>;
@@ -32,9 +32,19 @@ pub async fn connect_with(
     let options = AnyPoolOptions::new()
         .max_connections(max_connections.max(1))
         .acquire_timeout(Duration::from_secs(10))
-        // A SQLite connection is a file handle in this process: it cannot have dropped, so
-        // the round trip that checks it before each use is saved. A server's connection can.
-        .test_before_acquire(!sqlite)
+        // A connection is checked (pinged) before use only when it sat idle for a second or
+        // more: under load, pages and notifications do not pay a round trip each for it. A
+        // SQLite connection is a file handle in this process and is never checked.
+        .test_before_acquire(false)
+        .before_acquire(move |conn, meta| {
+            Box::pin(async move {
+                if sqlite || meta.idle_for < Duration::from_secs(1) {
+                    return Ok(true);
+                }
+                // A failed ping drops the connection; the pool opens another.
+                Ok(conn.ping().await.is_ok())
+            })
+        })
         .after_connect(move |conn, _meta| {
             Box::pin(async move {
                 if sqlite {

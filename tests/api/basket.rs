@@ -83,3 +83,46 @@ async fn paying_more_than_owed_leaves_the_member_in_credit() {
     // Nothing is owed, so nothing is proposed.
     assert_eq!(page.value_of("amount").as_deref(), Some(""));
 }
+
+/// Groups follow the categories' order and labels as the treasurer set them; a line whose
+/// category no longer exists is its own group, last, named by its code.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_follow_the_categories_order_and_labels_and_orphans_come_last() {
+    let app = spawn_app().await;
+    sqlx::query(
+        "UPDATE categories SET position = 9, label = 'Adhésion annuelle' WHERE code = 'dues'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let member_id = app.member_id(MEMBER.0).await;
+    sqlx::query(
+        "INSERT INTO basket_lines (id, member_id, kind, category, label, amount_cents, \
+         posting_key, occurred_on, created_at) \
+         VALUES ('orphan-line', $1, 'charge', 'gone', 'Ancienne ligne', 100, 'orphan-key', \
+         '2026-01-01', '2026-01-01T00:00:00Z')",
+    )
+    .bind(&member_id)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let page = app.logged_in(MEMBER).await.get("/basket").await;
+    assert_eq!(page.status, 200);
+    let captions: Vec<&str> = page
+        .body
+        .split("<caption>")
+        .skip(1)
+        .filter_map(|rest| rest.split("</caption>").next())
+        .collect();
+    assert_eq!(
+        captions,
+        [
+            "Assurance",
+            "Sorties",
+            "Tee-shirts",
+            "Adhésion annuelle",
+            "gone"
+        ]
+    );
+    assert_eq!(page.text_of("balance").as_deref(), Some("98,00 €"));
+}

@@ -6,7 +6,6 @@ use anyhow::Context;
 use askama::Template;
 use serde::Deserialize;
 
-use crate::account_plan::{self, Category};
 use crate::basket::{self, Basket};
 use crate::domain::{Money, PaymentStatus, local_date};
 use crate::gateways::{CheckoutRequest, GatewayError, Registry, SaveCard};
@@ -105,7 +104,6 @@ fn build_view(
     state: &AppState,
     current: &CurrentUser,
     basket: &Basket,
-    categories: &[Category],
     attempts: &[Payment],
     saved_card: Option<SavedCard>,
     form: FormState,
@@ -113,7 +111,7 @@ fn build_view(
     let registry = state.gateways.current();
     let gateways: &Registry = &registry;
     let groups = basket
-        .charges_by_category(categories)
+        .charges_by_category()
         .into_iter()
         .map(|(title, lines)| GroupView {
             title,
@@ -211,7 +209,7 @@ async fn render_basket(
     status: StatusCode,
     form: FormState,
 ) -> Result<HttpResponse, AppError> {
-    // One connection for the page's four reads: one trip to the pool, not four.
+    // One connection for the page's three reads: one trip to the pool, not three.
     let mut conn = state
         .pool
         .acquire()
@@ -219,18 +217,9 @@ async fn render_basket(
         .context("could not reach the database")?;
     let basket = basket::load(&mut *conn, &current.user.id).await?;
     let attempts = payments::list_for_member(&mut *conn, &current.user.id).await?;
-    let categories = account_plan::categories(&mut *conn).await?;
     let saved_card = saved_cards::active_for_member(&mut *conn, &current.user.id).await?;
     drop(conn);
-    let view = build_view(
-        state,
-        current,
-        &basket,
-        &categories,
-        &attempts,
-        saved_card,
-        form,
-    );
+    let view = build_view(state, current, &basket, &attempts, saved_card, form);
     Ok(render(status, &view))
 }
 
