@@ -299,14 +299,18 @@ async fn begin_attempt(
         .await
         .context("could not record a login attempt")?;
     }
-    sqlx::query("DELETE FROM login_failures WHERE at_unix <= $1")
-        .bind(since)
-        .execute(&mut *tx)
-        .await
-        .context("could not prune the login throttle")?;
     tx.commit()
         .await
         .context("could not record a login attempt")?;
+    // Rows out of the window are pruned on the way, outside the attempt's transaction: two
+    // attempts pruning at once must not be able to fail a login (a deadlock, say).
+    if let Err(error) = sqlx::query("DELETE FROM login_failures WHERE at_unix <= $1")
+        .bind(since)
+        .execute(pool)
+        .await
+    {
+        tracing::warn!(%error, "could not prune the login throttle");
+    }
 
     for (key, limit) in limits {
         if recent_failures(pool, key, since).await? > *limit {
