@@ -215,7 +215,7 @@ async fn render_basket(
         .acquire()
         .await
         .context("could not reach the database")?;
-    let basket = basket::load(&mut *conn, &current.user.id).await?;
+    let basket = basket::load_on(&mut conn, &current.user.id).await?;
     let attempts = payments::list_for_member(&mut *conn, &current.user.id).await?;
     let saved_card = saved_cards::active_for_member(&mut *conn, &current.user.id).await?;
     drop(conn);
